@@ -1,0 +1,19 @@
+//! The Core tier of Clu and the kernel every tier builds on.
+//!
+//! The kernel is the [`Tool`](tool::Tool) trait, the [`Registry`](registry::Registry) of a
+//! tier's tools, and the [`guard`] that lets only what a tool declared leave the process. The
+//! Core tier's own tools (CloudWatch, Kubernetes reads) live in [`tools`].
+
+pub mod checks;
+pub mod derive;
+pub mod error;
+pub mod guard;
+pub mod rbac;
+pub mod registry;
+pub mod tool;
+pub mod tools;
+
+pub use error::{Result, ToolError};
+pub use rbac::RbacRule;
+pub use registry::{CallOutcome, Registry};
+pub use tool::{Permissions, Risk, Tier, Tool, ToolContext, ToolEnv, ToolSpec};

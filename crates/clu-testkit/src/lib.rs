@@ -1,0 +1,9 @@
+//! Test support shared by Clu's crates: real components, or the closest this machine allows.
+//!
+//! - [`moto`]: an AWS configuration pointed at a moto server.
+//! - [`awsstub`]: a stub endpoint for awsJson services, for errors and behaviour moto lacks.
+//! - [`apiserver`]: a plain-HTTP fake Kubernetes API server with realistic objects.
+
+pub mod apiserver;
+pub mod awsstub;
+pub mod moto;

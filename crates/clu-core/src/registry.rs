@@ -85,6 +85,11 @@ impl Registry {
         self.entries.values().map(|entry| &entry.tool)
     }
 
+    /// The tools the model may call, sorted by name.
+    pub fn offered_to_model(&self) -> impl Iterator<Item = &Arc<dyn Tool>> {
+        self.tools().filter(|tool| tool.spec().offered_to_model)
+    }
+
     /// The tools of one tier, sorted by name.
     pub fn tier(&self, tier: Tier) -> impl Iterator<Item = &Arc<dyn Tool>> {
         self.tools().filter(move |tool| tool.spec().tier == tier)

@@ -133,6 +133,10 @@ pub struct ToolSpec {
     pub input_schema: Value,
     /// What it may do.
     pub permissions: Permissions,
+    /// Whether the model is offered the tool. The agent's own calls to AWS (Bedrock inference,
+    /// Marketplace metering) are internal tools: declared, guarded, audited and derived into
+    /// the IAM documents like any other, but never offered to the model.
+    pub offered_to_model: bool,
 }
 
 impl ToolSpec {
@@ -144,7 +148,21 @@ impl ToolSpec {
         risk: Risk,
         permissions: Permissions,
     ) -> Self {
-        Self { name, description, tier, risk, input_schema: input_schema::<I>(), permissions }
+        Self {
+            name,
+            description,
+            tier,
+            risk,
+            input_schema: input_schema::<I>(),
+            permissions,
+            offered_to_model: true,
+        }
+    }
+
+    /// Marks the tool as the agent's own, not offered to the model.
+    pub fn internal(mut self) -> Self {
+        self.offered_to_model = false;
+        self
     }
 }
 

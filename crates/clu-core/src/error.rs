@@ -44,7 +44,7 @@ pub enum ToolError {
         /// The tool.
         tool: String,
         /// The request as RBAC sees it.
-        request: KubeRequest,
+        request: Box<KubeRequest>,
     },
     /// Some material is never read by any tool, whatever its declaration.
     #[error("tool `{tool}` may not {what}: Clu never reads it")]

@@ -147,7 +147,11 @@ impl KubeGuard {
         let covered = self.invocation.permissions.rbac.iter().any(|rule| {
             rule.covers(&request.verb, &request.group, &request.resource, request.name.as_deref())
         });
-        if covered { Ok(Some(request)) } else { Err(Refusal::UndeclaredKubeRequest { tool, request }) }
+        if covered {
+            Ok(Some(request))
+        } else {
+            Err(Refusal::UndeclaredKubeRequest { tool, request: Box::new(request) })
+        }
     }
 }
 

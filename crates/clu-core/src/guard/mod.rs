@@ -149,7 +149,7 @@ pub enum Refusal {
         /// The tool.
         tool: String,
         /// The request.
-        request: KubeRequest,
+        request: Box<KubeRequest>,
     },
     /// No tool may do this.
     #[error("tool `{tool}` may not {what}")]

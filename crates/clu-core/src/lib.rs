@@ -4,6 +4,7 @@
 //! tier's tools, and the [`guard`] that lets only what a tool declared leave the process. The
 //! Core tier's own tools (CloudWatch, Kubernetes reads) live in [`tools`].
 
+pub mod agent;
 pub mod checks;
 pub mod derive;
 pub mod error;

@@ -2,8 +2,10 @@
 //!
 //! - [`moto`]: an AWS configuration pointed at a moto server.
 //! - [`awsstub`]: a stub endpoint for awsJson services, for errors and behaviour moto lacks.
+//! - [`converse`]: a Bedrock Converse and ConverseStream stub driven by a script of turns.
 //! - [`apiserver`]: a plain-HTTP fake Kubernetes API server with realistic objects.
 
 pub mod apiserver;
 pub mod awsstub;
+pub mod converse;
 pub mod moto;

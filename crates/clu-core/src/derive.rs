@@ -190,23 +190,58 @@ pub fn cluster_role(registry: &Registry, role: Role) -> ClusterRole {
     }
 }
 
-/// Merges rules that differ only in their resources, sorted for a stable output.
+/// Merges rules the way a reviewer would write them: per API group, the resources that share
+/// the same verbs (and resource names) become one rule. Sorted, so the output is stable.
 pub fn merge_rules(rules: impl IntoIterator<Item = RbacRule>) -> Vec<RbacRule> {
-    type Key = (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>);
-    let mut merged: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
+    // First the verbs of every (group, names, resource), then regroup resources by verb set.
+    let mut verbs_of: BTreeMap<(String, BTreeSet<String>, String), BTreeSet<String>> =
+        BTreeMap::new();
     for rule in rules {
-        merged
-            .entry((rule.api_groups, rule.verbs, rule.resource_names))
-            .or_default()
-            .extend(rule.resources);
+        for group in &rule.api_groups {
+            for resource in &rule.resources {
+                verbs_of
+                    .entry((group.clone(), rule.resource_names.clone(), resource.clone()))
+                    .or_default()
+                    .extend(rule.verbs.iter().cloned());
+            }
+        }
+    }
+    type Key = (String, BTreeSet<String>, BTreeSet<String>);
+    let mut merged: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
+    for ((group, names, resource), verbs) in verbs_of {
+        merged.entry((group, names, verbs)).or_default().insert(resource);
     }
     merged
         .into_iter()
-        .map(|((api_groups, verbs, resource_names), resources)| RbacRule {
-            api_groups,
+        .map(|((group, resource_names, verbs), resources)| RbacRule {
+            api_groups: BTreeSet::from([group]),
             resources,
             verbs,
             resource_names,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_resources_that_share_verbs_per_group() {
+        let rules = [
+            RbacRule::new("", ["pods", "pods/log"], ["get"]),
+            RbacRule::new("", ["pods", "nodes"], ["list"]),
+            RbacRule::new("", ["nodes"], ["get"]),
+            RbacRule::new("apps", ["deployments"], ["get", "list"]),
+        ];
+        let merged: Vec<String> = merge_rules(rules).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            merged,
+            [
+                "get pods/log in group \"\"",
+                "get,list nodes,pods in group \"\"",
+                "get,list deployments in group apps",
+            ]
+        );
+    }
 }

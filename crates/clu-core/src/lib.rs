@@ -8,6 +8,7 @@ pub mod agent;
 pub mod checks;
 pub mod derive;
 pub mod error;
+pub mod findings;
 pub mod guard;
 pub mod rbac;
 pub mod registry;

@@ -174,8 +174,7 @@ pub fn builtin_resource_types() -> Vec<ResourceType> {
             .short_names(&["pvc"]),
         ResourceType::new("", "v1", "persistentvolumes", "PersistentVolume", false)
             .short_names(&["pv"]),
-        ResourceType::new("", "v1", "serviceaccounts", "ServiceAccount", true)
-            .short_names(&["sa"]),
+        ResourceType::new("", "v1", "serviceaccounts", "ServiceAccount", true).short_names(&["sa"]),
         ResourceType::new("", "v1", "secrets", "Secret", true),
         scale(&deployments),
         deployments.subresource("status", &["get", "patch", "update"]),
@@ -522,10 +521,10 @@ async fn handle(state: &Mutex<State>, request: Request) -> Response {
     });
 
     let parts: Vec<&str> = uri.path().split('/').filter(|p| !p.is_empty()).collect();
-    if method == Method::GET {
-        if let Some(document) = discovery(&state, &parts) {
-            return json_response(StatusCode::OK, &document);
-        }
+    if method == Method::GET
+        && let Some(document) = discovery(&state, &parts)
+    {
+        return json_response(StatusCode::OK, &document);
     }
     let Some(path) = ResourcePath::parse(&parts) else {
         return not_found_path();
@@ -613,12 +612,14 @@ fn discovery(state: &State, parts: &[&str]) -> Option<Value> {
                 groups().iter().map(|(name, versions)| group_document(name, versions)).collect();
             Some(json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups }))
         }
-        ["apis", group] => groups().iter().find(|(name, _)| name == group).map(|(name, versions)| {
-            let mut document = group_document(name, versions);
-            document["kind"] = json!("APIGroup");
-            document["apiVersion"] = json!("v1");
-            document
-        }),
+        ["apis", group] => {
+            groups().iter().find(|(name, _)| name == group).map(|(name, versions)| {
+                let mut document = group_document(name, versions);
+                document["kind"] = json!("APIGroup");
+                document["apiVersion"] = json!("v1");
+                document
+            })
+        }
         ["apis", group, version] => resource_list(group, version),
         _ => None,
     }
@@ -635,12 +636,14 @@ impl Params {
         matches!(self.get(key), Some("true" | "1"))
     }
 
-    fn number(&self, key: &str) -> Result<Option<i64>, Response> {
+    /// A numeric parameter; the error is the server's message for a malformed one.
+    fn number(&self, key: &str) -> Result<Option<i64>, String> {
         match self.get(key) {
             None | Some("") => Ok(None),
-            Some(text) => text.parse().map(Some).map_err(|_| {
-                bad_request(&format!("invalid value {text:?} for query parameter {key}"))
-            }),
+            Some(text) => text
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("invalid value {text:?} for query parameter {key}")),
         }
     }
 }
@@ -679,7 +682,7 @@ fn list(
     };
     let limit = match params.number("limit") {
         Ok(limit) => limit.filter(|l| *l > 0).map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
-        Err(response) => return response,
+        Err(message) => return bad_request(&message),
     };
     let offset = match params.get("continue").filter(|c| !c.is_empty()) {
         None => 0,
@@ -710,7 +713,8 @@ fn list(
         .filter(|object| fields.as_ref().is_none_or(|s| s.matches(object)))
         .collect();
     let end = limit.map_or(matching.len(), |l| offset.saturating_add(l).min(matching.len()));
-    let items: Vec<Value> = matching.get(offset..end).unwrap_or_default().iter().map(|v| (*v).clone()).collect();
+    let items: Vec<Value> =
+        matching.get(offset..end).unwrap_or_default().iter().map(|v| (*v).clone()).collect();
 
     let mut metadata = json!({ "resourceVersion": state.resource_version.to_string() });
     if end < matching.len() {
@@ -779,14 +783,16 @@ fn pod_log(state: &State, path: &ResourcePath, name: &str, params: &Params) -> R
         return bad_request(&format!("container {container} is not valid for pod {name}"));
     }
     let previous = params.flag("previous");
-    let (tail, since, limit_bytes) =
-        match (params.number("tailLines"), params.number("sinceSeconds"), params.number("limitBytes"))
-        {
-            (Ok(tail), Ok(since), Ok(limit_bytes)) => (tail, since, limit_bytes),
-            (Err(response), _, _) | (_, Err(response), _) | (_, _, Err(response)) => {
-                return response;
-            }
-        };
+    let (tail, since, limit_bytes) = match (
+        params.number("tailLines"),
+        params.number("sinceSeconds"),
+        params.number("limitBytes"),
+    ) {
+        (Ok(tail), Ok(since), Ok(limit_bytes)) => (tail, since, limit_bytes),
+        (Err(message), _, _) | (_, Err(message), _) | (_, _, Err(message)) => {
+            return bad_request(&message);
+        }
+    };
     let Some(lines) = state.logs.get(&(namespace, name.to_owned(), container.clone(), previous))
     else {
         if previous {
@@ -858,7 +864,9 @@ impl LabelSelector {
                 .trim()
                 .strip_prefix('(')
                 .and_then(|r| r.strip_suffix(')'))
-                .ok_or_else(|| format!("unable to parse requirement: {term:?}: expected a set in parentheses"))?;
+                .ok_or_else(|| {
+                    format!("unable to parse requirement: {term:?}: expected a set in parentheses")
+                })?;
             let values: Vec<String> = inner.split(',').map(|v| v.trim().to_owned()).collect();
             if values.iter().any(|v| !valid_label_value(v)) {
                 return Err(invalid());
@@ -898,9 +906,7 @@ impl LabelSelector {
             Requirement::Equals(k, v) => label(k) == Some(v.as_str()),
             Requirement::NotEquals(k, v) => label(k) != Some(v.as_str()),
             Requirement::In(k, values) => label(k).is_some_and(|l| values.iter().any(|v| v == l)),
-            Requirement::NotIn(k, values) => {
-                label(k).is_none_or(|l| values.iter().all(|v| v != l))
-            }
+            Requirement::NotIn(k, values) => label(k).is_none_or(|l| values.iter().all(|v| v != l)),
             Requirement::Exists(k) => label(k).is_some(),
             Requirement::DoesNotExist(k) => label(k).is_none(),
         })
@@ -1016,7 +1022,9 @@ fn field_is_selectable(resource: &str, field: &str) -> bool {
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut response = (status, body.to_string()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -1215,6 +1223,10 @@ pub mod fixture {
                 secret(),
                 ingress(),
                 node_lease(NODE_READY),
+                storage_class(),
+                disruption_budget(),
+                autoscaler(),
+                new_api_event(),
                 event(EventSpec {
                     name: "ip-10-0-2-20.ec2.internal.17c2a1f0b3e4d5c6",
                     namespace: "default",
@@ -1257,11 +1269,41 @@ pub mod fixture {
             }
             self.objects([
                 deployment(HEALTHY_DEPLOYMENT, &labels, 2, 2, 2, "nginx:1.27", 86_400 * 12),
-                replica_set_object(HEALTHY_DEPLOYMENT, template, &labels, 2, 2, "nginx:1.27", 86_400 * 3),
-                running_pod(NAMESPACE, pods[0], &pod_labels(&labels, template), ("ReplicaSet", &replica_set), NODE_READY, "nginx:1.27"),
-                running_pod(NAMESPACE, pods[1], &pod_labels(&labels, template), ("ReplicaSet", &replica_set), NODE_MEMORY_PRESSURE, "nginx:1.27"),
+                replica_set_object(
+                    HEALTHY_DEPLOYMENT,
+                    template,
+                    &labels,
+                    2,
+                    2,
+                    "nginx:1.27",
+                    86_400 * 3,
+                ),
+                running_pod(
+                    NAMESPACE,
+                    pods[0],
+                    &pod_labels(&labels, template),
+                    ("ReplicaSet", &replica_set),
+                    NODE_READY,
+                    "nginx:1.27",
+                ),
+                running_pod(
+                    NAMESPACE,
+                    pods[1],
+                    &pod_labels(&labels, template),
+                    ("ReplicaSet", &replica_set),
+                    NODE_MEMORY_PRESSURE,
+                    "nginx:1.27",
+                ),
                 service(HEALTHY_DEPLOYMENT, &json!({ "app": "web" }), 80, 8080),
-                endpoints(HEALTHY_DEPLOYMENT, &[("10.0.1.21", pods[0], NODE_READY), ("10.0.3.22", pods[1], NODE_MEMORY_PRESSURE)], &[], 8080),
+                endpoints(
+                    HEALTHY_DEPLOYMENT,
+                    &[
+                        ("10.0.1.21", pods[0], NODE_READY),
+                        ("10.0.3.22", pods[1], NODE_MEMORY_PRESSURE),
+                    ],
+                    &[],
+                    8080,
+                ),
                 event(EventSpec {
                     name: "web.17c29d1a2b3c4d5e",
                     namespace: NAMESPACE,
@@ -1285,7 +1327,8 @@ pub mod fixture {
             let owner = ("ReplicaSet", CHECKOUT_REPLICA_SET);
             let pod_labels = pod_labels(&labels, template);
 
-            let mut crash = running_pod(NAMESPACE, CRASH_LOOP_POD, &pod_labels, owner, NODE_READY, image);
+            let mut crash =
+                running_pod(NAMESPACE, CRASH_LOOP_POD, &pod_labels, owner, NODE_READY, image);
             set_container_status(
                 &mut crash,
                 false,
@@ -1302,9 +1345,20 @@ pub mod fixture {
                     "containerID": "containerd://4b1d9c0e7a3f",
                 } }),
             );
-            set_not_ready(&mut crash, "ContainersNotReady", "containers with unready status: [checkout]");
+            set_not_ready(
+                &mut crash,
+                "ContainersNotReady",
+                "containers with unready status: [checkout]",
+            );
 
-            let mut oom = running_pod(NAMESPACE, OOM_KILLED_POD, &pod_labels, owner, NODE_MEMORY_PRESSURE, image);
+            let mut oom = running_pod(
+                NAMESPACE,
+                OOM_KILLED_POD,
+                &pod_labels,
+                owner,
+                NODE_MEMORY_PRESSURE,
+                image,
+            );
             set_container_status(
                 &mut oom,
                 false,
@@ -1321,11 +1375,16 @@ pub mod fixture {
                     "containerID": "containerd://9e8f7a6b5c4d",
                 } }),
             );
-            set_not_ready(&mut oom, "ContainersNotReady", "containers with unready status: [checkout]");
-            oom["spec"]["containers"][0]["resources"] =
-                json!({ "limits": { "memory": "256Mi" }, "requests": { "cpu": "250m", "memory": "256Mi" } });
+            set_not_ready(
+                &mut oom,
+                "ContainersNotReady",
+                "containers with unready status: [checkout]",
+            );
+            oom["spec"]["containers"][0]["resources"] = json!({ "limits": { "memory": "256Mi" }, "requests": { "cpu": "250m", "memory": "256Mi" } });
 
-            let backoff = format!("Back-off restarting failed container checkout in pod {CRASH_LOOP_POD}_shop(5f1c2d3e-crash)");
+            let backoff = format!(
+                "Back-off restarting failed container checkout in pod {CRASH_LOOP_POD}_shop(5f1c2d3e-crash)"
+            );
             self.objects([
                 deployment_unavailable(),
                 replica_set_object(DEGRADED_DEPLOYMENT, template, &labels, 3, 1, image, 7_200),
@@ -1439,7 +1498,11 @@ pub mod fixture {
             );
             pod["status"]["containerStatuses"][0]["imageID"] = json!("");
             pod["status"]["containerStatuses"][0].as_object_mut().map(|s| s.remove("started"));
-            set_not_ready(&mut pod, "ContainersNotReady", "containers with unready status: [payments]");
+            set_not_ready(
+                &mut pod,
+                "ContainersNotReady",
+                "containers with unready status: [payments]",
+            );
             self.objects([
                 replica_set_object("payments", template, &labels, 1, 0, MISSING_IMAGE, 900),
                 pod,
@@ -1480,11 +1543,18 @@ pub mod fixture {
                 "",
                 "123456789012.dkr.ecr.us-east-1.amazonaws.com/report:2025.06",
             );
-            let scheduler_message = "0/3 nodes are available: 1 Insufficient memory, 1 node(s) had untolerated taint {node.kubernetes.io/memory-pressure: }, 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }. preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.";
+            let scheduler_message = concat!(
+                "0/3 nodes are available: 1 Insufficient memory, ",
+                "1 node(s) had untolerated taint {node.kubernetes.io/memory-pressure: }, ",
+                "1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }. ",
+                "preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, ",
+                "2 Preemption is not helpful for scheduling.",
+            );
             if let Some(spec) = pod["spec"].as_object_mut() {
                 spec.remove("nodeName");
             }
-            pod["spec"]["containers"][0]["resources"] = json!({ "requests": { "cpu": "2", "memory": "12Gi" } });
+            pod["spec"]["containers"][0]["resources"] =
+                json!({ "requests": { "cpu": "2", "memory": "12Gi" } });
             pod["spec"]["volumes"] = json!([{ "name": "data", "persistentVolumeClaim": { "claimName": PENDING_CLAIM } }]);
             pod["status"] = json!({
                 "phase": "Pending",
@@ -1534,7 +1604,8 @@ pub mod fixture {
                 "selector": { "matchLabels": { "batch.kubernetes.io/controller-uid": uid("Job", NAMESPACE, job) } },
                 "template": { "spec": pod["spec"].clone() },
             });
-            job_object["status"] = json!({ "active": 1, "ready": 0, "startTime": timestamp(seconds_ago(1_700)) });
+            job_object["status"] =
+                json!({ "active": 1, "ready": 0, "startTime": timestamp(seconds_ago(1_700)) });
             self.objects([
                 cron_job,
                 job_object,
@@ -1560,7 +1631,14 @@ pub mod fixture {
             pod_labels["statefulset.kubernetes.io/pod-name"] = json!(UNREADY_POD);
             pod_labels["controller-revision-hash"] = json!("search-5d8f7c9b6");
             let image = "opensearchproject/opensearch:2.15.0";
-            let mut pod = running_pod(NAMESPACE, UNREADY_POD, &pod_labels, ("StatefulSet", "search"), NODE_READY, image);
+            let mut pod = running_pod(
+                NAMESPACE,
+                UNREADY_POD,
+                &pod_labels,
+                ("StatefulSet", "search"),
+                NODE_READY,
+                image,
+            );
             pod["spec"]["containers"][0]["readinessProbe"] = json!({
                 "httpGet": { "path": "/_cluster/health", "port": 9200, "scheme": "HTTP" },
                 "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3,
@@ -1572,9 +1650,20 @@ pub mod fixture {
                 json!({ "running": { "startedAt": timestamp(seconds_ago(5_400)) } }),
                 json!({}),
             );
-            set_not_ready(&mut pod, "ContainersNotReady", "containers with unready status: [search]");
+            set_not_ready(
+                &mut pod,
+                "ContainersNotReady",
+                "containers with unready status: [search]",
+            );
 
-            let mut stateful_set = base("apps/v1", "StatefulSet", Some(NAMESPACE), "search", labels.clone(), 86_400 * 30);
+            let mut stateful_set = base(
+                "apps/v1",
+                "StatefulSet",
+                Some(NAMESPACE),
+                "search",
+                labels.clone(),
+                86_400 * 30,
+            );
             stateful_set["spec"] = json!({
                 "replicas": 1,
                 "serviceName": "search",
@@ -1591,8 +1680,19 @@ pub mod fixture {
                 stateful_set,
                 pod,
                 service(SERVICE_WITHOUT_ENDPOINTS, &labels, 9200, 9200),
-                endpoints(SERVICE_WITHOUT_ENDPOINTS, &[], &[("10.0.1.35", UNREADY_POD, NODE_READY)], 9200),
-                endpoint_slice(SERVICE_WITHOUT_ENDPOINTS, "10.0.1.35", UNREADY_POD, NODE_READY, 9200),
+                endpoints(
+                    SERVICE_WITHOUT_ENDPOINTS,
+                    &[],
+                    &[("10.0.1.35", UNREADY_POD, NODE_READY)],
+                    9200,
+                ),
+                endpoint_slice(
+                    SERVICE_WITHOUT_ENDPOINTS,
+                    "10.0.1.35",
+                    UNREADY_POD,
+                    NODE_READY,
+                    9200,
+                ),
                 event_with_series(EventSpec {
                     name: "search-0.17c2a8e8e8e8e8e8",
                     namespace: NAMESPACE,
@@ -1653,10 +1753,10 @@ pub mod fixture {
         if let Some(namespace) = namespace {
             metadata["namespace"] = json!(namespace);
         }
-        if metadata["labels"].as_object().is_some_and(serde_json::Map::is_empty) {
-            if let Some(metadata) = metadata.as_object_mut() {
-                metadata.remove("labels");
-            }
+        if metadata["labels"].as_object().is_some_and(serde_json::Map::is_empty)
+            && let Some(metadata) = metadata.as_object_mut()
+        {
+            metadata.remove("labels");
         }
         json!({ "apiVersion": api_version, "kind": kind, "metadata": metadata })
     }
@@ -1719,9 +1819,7 @@ pub mod fixture {
                 { "key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300 },
             ],
         });
-        let condition = |kind: &str| {
-            json!({ "type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": timestamp(seconds_ago(5_390)) })
-        };
+        let condition = |kind: &str| json!({ "type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": timestamp(seconds_ago(5_390)) });
         pod["status"] = json!({
             "phase": "Running",
             "conditions": [
@@ -1751,7 +1849,13 @@ pub mod fixture {
         pod
     }
 
-    fn set_container_status(pod: &mut Value, ready: bool, restarts: u32, state: Value, last_state: Value) {
+    fn set_container_status(
+        pod: &mut Value,
+        ready: bool,
+        restarts: u32,
+        state: Value,
+        last_state: Value,
+    ) {
         let status = &mut pod["status"]["containerStatuses"][0];
         status["ready"] = json!(ready);
         status["started"] = json!(state.get("running").is_some());
@@ -1781,7 +1885,8 @@ pub mod fixture {
         image: &str,
         age_seconds: i64,
     ) -> Value {
-        let mut deployment = base("apps/v1", "Deployment", Some(NAMESPACE), name, labels.clone(), age_seconds);
+        let mut deployment =
+            base("apps/v1", "Deployment", Some(NAMESPACE), name, labels.clone(), age_seconds);
         deployment["metadata"]["annotations"] = json!({ "deployment.kubernetes.io/revision": "3" });
         deployment["metadata"]["generation"] = json!(3);
         deployment["spec"] = json!({
@@ -1841,7 +1946,8 @@ pub mod fixture {
     ) -> Value {
         let name = format!("{deployment}-{template}");
         let labels = pod_labels(labels, template);
-        let mut replica_set = base("apps/v1", "ReplicaSet", Some(NAMESPACE), &name, labels.clone(), age_seconds);
+        let mut replica_set =
+            base("apps/v1", "ReplicaSet", Some(NAMESPACE), &name, labels.clone(), age_seconds);
         own(&mut replica_set, "apps/v1", "Deployment", deployment);
         replica_set["metadata"]["annotations"] = json!({
             "deployment.kubernetes.io/desired-replicas": replicas.to_string(),
@@ -1863,7 +1969,8 @@ pub mod fixture {
     }
 
     fn service(name: &str, selector: &Value, port: u16, target_port: u16) -> Value {
-        let mut service = base("v1", "Service", Some(NAMESPACE), name, json!({ "app": name }), 86_400 * 30);
+        let mut service =
+            base("v1", "Service", Some(NAMESPACE), name, json!({ "app": name }), 86_400 * 30);
         service["spec"] = json!({
             "type": "ClusterIP",
             "selector": selector,
@@ -1879,10 +1986,13 @@ pub mod fixture {
         service
     }
 
-    fn endpoints(name: &str, ready: &[(&str, &str, &str)], not_ready: &[(&str, &str, &str)], port: u16) -> Value {
-        let address = |(ip, pod, node): &(&str, &str, &str)| {
-            json!({ "ip": ip, "nodeName": node, "targetRef": { "kind": "Pod", "namespace": NAMESPACE, "name": pod, "uid": uid("Pod", NAMESPACE, pod) } })
-        };
+    fn endpoints(
+        name: &str,
+        ready: &[(&str, &str, &str)],
+        not_ready: &[(&str, &str, &str)],
+        port: u16,
+    ) -> Value {
+        let address = |(ip, pod, node): &(&str, &str, &str)| json!({ "ip": ip, "nodeName": node, "targetRef": { "kind": "Pod", "namespace": NAMESPACE, "name": pod, "uid": uid("Pod", NAMESPACE, pod) } });
         let mut subset = json!({ "ports": [{ "name": "http", "port": port, "protocol": "TCP" }] });
         if !ready.is_empty() {
             subset["addresses"] = ready.iter().map(address).collect();
@@ -1890,7 +2000,8 @@ pub mod fixture {
         if !not_ready.is_empty() {
             subset["notReadyAddresses"] = not_ready.iter().map(address).collect();
         }
-        let mut endpoints = base("v1", "Endpoints", Some(NAMESPACE), name, json!({ "app": name }), 86_400 * 30);
+        let mut endpoints =
+            base("v1", "Endpoints", Some(NAMESPACE), name, json!({ "app": name }), 86_400 * 30);
         endpoints["subsets"] = json!([subset]);
         endpoints
     }
@@ -1917,7 +2028,14 @@ pub mod fixture {
     }
 
     fn namespace(name: &str) -> Value {
-        let mut namespace = base("v1", "Namespace", None, name, json!({ "kubernetes.io/metadata.name": name }), 86_400 * 90);
+        let mut namespace = base(
+            "v1",
+            "Namespace",
+            None,
+            name,
+            json!({ "kubernetes.io/metadata.name": name }),
+            86_400 * 90,
+        );
         namespace["spec"] = json!({ "finalizers": ["kubernetes"] });
         namespace["status"] = json!({ "phase": "Active" });
         namespace
@@ -1957,9 +2075,19 @@ pub mod fixture {
             })
         };
         let memory = if memory_pressure {
-            condition("MemoryPressure", true, "KubeletHasInsufficientMemory", "kubelet has insufficient memory available")
+            condition(
+                "MemoryPressure",
+                true,
+                "KubeletHasInsufficientMemory",
+                "kubelet has insufficient memory available",
+            )
         } else {
-            condition("MemoryPressure", false, "KubeletHasSufficientMemory", "kubelet has sufficient memory available")
+            condition(
+                "MemoryPressure",
+                false,
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            )
         };
         node["status"] = json!({
             "capacity": { "cpu": "2", "memory": "7936276Ki", "pods": "29", "ephemeral-storage": "83873772Ki" },
@@ -2030,7 +2158,14 @@ pub mod fixture {
     }
 
     fn pending_claim() -> Value {
-        let mut claim = base("v1", "PersistentVolumeClaim", Some(NAMESPACE), PENDING_CLAIM, json!({ "app": "nightly-report" }), 1_800);
+        let mut claim = base(
+            "v1",
+            "PersistentVolumeClaim",
+            Some(NAMESPACE),
+            PENDING_CLAIM,
+            json!({ "app": "nightly-report" }),
+            1_800,
+        );
         claim["metadata"]["annotations"] = json!({
             "volume.beta.kubernetes.io/storage-provisioner": "ebs.csi.aws.com",
             "volume.kubernetes.io/storage-provisioner": "ebs.csi.aws.com",
@@ -2046,13 +2181,28 @@ pub mod fixture {
     }
 
     fn config_map() -> Value {
-        let mut config_map = base("v1", "ConfigMap", Some(NAMESPACE), "checkout-config", json!({ "app": "checkout" }), 86_400 * 20);
-        config_map["data"] = json!({ "config.yaml": "database:\n  host: checkout-db.shop.svc\n  port: 5432\n" });
+        let mut config_map = base(
+            "v1",
+            "ConfigMap",
+            Some(NAMESPACE),
+            "checkout-config",
+            json!({ "app": "checkout" }),
+            86_400 * 20,
+        );
+        config_map["data"] =
+            json!({ "config.yaml": "database:\n  host: checkout-db.shop.svc\n  port: 5432\n" });
         config_map
     }
 
     fn secret() -> Value {
-        let mut secret = base("v1", "Secret", Some(NAMESPACE), SECRET, json!({ "app": "checkout" }), 86_400 * 20);
+        let mut secret = base(
+            "v1",
+            "Secret",
+            Some(NAMESPACE),
+            SECRET,
+            json!({ "app": "checkout" }),
+            86_400 * 20,
+        );
         secret["type"] = json!("Opaque");
         // `hunter2-do-not-leak`, base64-encoded as the API server stores data.
         secret["data"] = json!({ "password": "aHVudGVyMi1kby1ub3QtbGVhaw==" });
@@ -2061,7 +2211,14 @@ pub mod fixture {
     }
 
     fn ingress() -> Value {
-        let mut ingress = base("networking.k8s.io/v1", "Ingress", Some(NAMESPACE), "shop", json!({}), 86_400 * 30);
+        let mut ingress = base(
+            "networking.k8s.io/v1",
+            "Ingress",
+            Some(NAMESPACE),
+            "shop",
+            json!({}),
+            86_400 * 30,
+        );
         ingress["spec"] = json!({
             "ingressClassName": "alb",
             "rules": [{ "host": "shop.example.com", "http": { "paths": [
@@ -2073,9 +2230,86 @@ pub mod fixture {
     }
 
     fn node_lease(node: &str) -> Value {
-        let mut lease = base("coordination.k8s.io/v1", "Lease", Some("kube-node-lease"), node, json!({}), 86_400 * 15);
+        let mut lease = base(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("kube-node-lease"),
+            node,
+            json!({}),
+            86_400 * 15,
+        );
         lease["spec"] = json!({ "holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": "2025-06-01T00:00:00.000000Z" });
         lease
+    }
+
+    fn storage_class() -> Value {
+        let mut class =
+            base("storage.k8s.io/v1", "StorageClass", None, "gp3", json!({}), 86_400 * 90);
+        class["metadata"]["annotations"] =
+            json!({ "storageclass.kubernetes.io/is-default-class": "true" });
+        class["provisioner"] = json!("ebs.csi.aws.com");
+        class["parameters"] = json!({ "type": "gp3", "encrypted": "true" });
+        class["reclaimPolicy"] = json!("Delete");
+        class["volumeBindingMode"] = json!("WaitForFirstConsumer");
+        class["allowVolumeExpansion"] = json!(true);
+        class
+    }
+
+    fn disruption_budget() -> Value {
+        let mut budget = base(
+            "policy/v1",
+            "PodDisruptionBudget",
+            Some(NAMESPACE),
+            "checkout",
+            json!({}),
+            86_400 * 20,
+        );
+        budget["spec"] =
+            json!({ "minAvailable": 2, "selector": { "matchLabels": { "app": "checkout" } } });
+        budget["status"] = json!({
+            "currentHealthy": 1, "desiredHealthy": 2, "disruptionsAllowed": 0, "expectedPods": 3, "observedGeneration": 1,
+        });
+        budget
+    }
+
+    fn autoscaler() -> Value {
+        let mut autoscaler = base(
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            Some(NAMESPACE),
+            "web",
+            json!({}),
+            86_400 * 12,
+        );
+        autoscaler["spec"] = json!({
+            "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "web" },
+            "minReplicas": 2,
+            "maxReplicas": 10,
+            "metrics": [{ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": 70 } } }],
+        });
+        autoscaler["status"] = json!({ "currentReplicas": 2, "desiredReplicas": 2 });
+        autoscaler
+    }
+
+    /// The node's NotReady event as the events.k8s.io API serves it.
+    fn new_api_event() -> Value {
+        let mut event = base(
+            "events.k8s.io/v1",
+            "Event",
+            Some("default"),
+            "ip-10-0-2-20.ec2.internal.17c2a1f0b3e4d5c6",
+            json!({}),
+            1_500,
+        );
+        event["eventTime"] = json!(format!("{}", seconds_ago(1_500)));
+        event["reportingController"] = json!("node-controller");
+        event["reportingInstance"] = json!("");
+        event["action"] = json!("NodeNotReady");
+        event["reason"] = json!("NodeNotReady");
+        event["regarding"] = json!({ "kind": "Node", "name": NODE_NOT_READY, "uid": uid("Node", "", NODE_NOT_READY), "apiVersion": "v1" });
+        event["note"] = json!("Node ip-10-0-2-20.ec2.internal status is now: NodeNotReady");
+        event["type"] = json!("Normal");
+        event
     }
 
     /// What an event is about and how often it happened.
@@ -2106,7 +2340,8 @@ pub mod fixture {
     /// A core v1 event as the kubelet or a controller records it.
     pub fn event(spec: EventSpec<'_>) -> Value {
         let (api_version, kind, namespace, name) = spec.object;
-        let mut event = base("v1", "Event", Some(spec.namespace), spec.name, json!({}), spec.first_ago);
+        let mut event =
+            base("v1", "Event", Some(spec.namespace), spec.name, json!({}), spec.first_ago);
         let mut involved = json!({ "apiVersion": api_version, "kind": kind, "name": name, "uid": uid(kind, namespace, name) });
         if !namespace.is_empty() {
             involved["namespace"] = json!(namespace);

@@ -179,7 +179,10 @@ impl tower::Service<Request<Body>> for KubeGuard {
                 Err(refusal) => {
                     tracing::warn!(tool = guard.invocation.tool, %refusal, "kubernetes request refused");
                     guard.invocation.with_log(|log| log.refused.push(refusal.to_string()));
-                    Err(Box::new(refusal).into())
+                    // Coerce, not `.into()`: that would box the box, and `Refusal::find`
+                    // could no longer see the refusal through it.
+                    let error: Box<dyn std::error::Error + Send + Sync> = Box::new(refusal);
+                    Err(error)
                 }
             }
         })

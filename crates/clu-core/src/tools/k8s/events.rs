@@ -132,7 +132,8 @@ impl Tool for K8sEvents {
         });
         if !complete {
             output["note"] = json!(format!(
-                "only the first {MAX_SCANNED} event objects were read; narrow the filters for the rest"
+                "only the first {MAX_SCANNED} event objects were read; \
+                 narrow the filters for the rest"
             ));
         }
         Ok(output)
@@ -194,14 +195,16 @@ fn event_times(event: &Event) -> (Option<Timestamp>, Option<Timestamp>, i64) {
         .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
         .or(event.last_timestamp.as_ref().map(|t| t.0))
         .or(first);
-    let count = event
-        .series
-        .as_ref()
-        .and_then(|s| s.count)
-        .or(event.count)
-        .map_or(1, i64::from)
-        .max(1);
+    let count =
+        event.series.as_ref().and_then(|s| s.count).or(event.count).map_or(1, i64::from).max(1);
     (first, last, count)
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Folds events of the same object, reason and message into one row each, newest first.
@@ -211,12 +214,15 @@ pub(super) fn fold(events: &[Event], now: Timestamp) -> Vec<Value> {
         let object = &event.involved_object;
         let kind = object.kind.clone().unwrap_or_default();
         let name = object.name.clone().unwrap_or_default();
-        let namespace = object.namespace.clone().or_else(|| event.metadata.namespace.clone());
+        // The row shows the object's namespace (none for a node); the key also holds the
+        // event's own, so events of same-named objects in different namespaces stay apart.
+        let namespace = object.namespace.clone();
+        let event_namespace = event.metadata.namespace.clone().unwrap_or_default();
         let reason = event.reason.clone().unwrap_or_default();
         let message = event.message.clone().unwrap_or_default();
         let (first, last, count) = event_times(event);
         let key = (
-            namespace.clone().unwrap_or_default(),
+            namespace.clone().unwrap_or(event_namespace),
             format!("{kind}/{name}"),
             reason.clone(),
             message.clone(),
@@ -239,14 +245,16 @@ pub(super) fn fold(events: &[Event], now: Timestamp) -> Vec<Value> {
             last,
         });
         row.count += count;
-        row.first = row.first.min(first).or(row.first).or(first);
+        row.first = earliest(row.first, first);
         row.last = row.last.max(last);
     }
     let mut rows: Vec<Folded> = folded.into_values().collect();
-    rows.sort_by(|a, b| b.last.cmp(&a.last));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.last));
     rows.into_iter()
         .map(|row| {
-            let seen = |at: Option<Timestamp>| at.map(|t| json!({ "at": t.to_string(), "ago": age(t, now) }));
+            let seen = |at: Option<Timestamp>| {
+                at.map(|t| json!({ "at": t.to_string(), "ago": age(t, now) }))
+            };
             json!({
                 "type": row.event_type,
                 "reason": row.reason,

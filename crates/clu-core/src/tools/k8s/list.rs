@@ -15,7 +15,7 @@ use crate::tool::{Permissions, Risk, Tier, Tool, ToolContext, ToolSpec};
 const DEFAULT_LIMIT: u32 = 500;
 
 /// Objects per call in full detail: whole objects are large, and the model reads every byte.
-pub const DETAIL_LIMIT: u32 = 50;
+const DETAIL_LIMIT: u32 = 50;
 
 /// Objects per request to the API server.
 const DEFAULT_PAGE_SIZE: u32 = 250;
@@ -115,8 +115,7 @@ impl Tool for K8sList {
         // points exactly after the last object returned.
         let mut objects = Vec::new();
         let mut token = input.continue_token.filter(|t| !t.is_empty());
-        let mut remaining = None;
-        loop {
+        let remaining = loop {
             let wanted = limit - u32::try_from(objects.len()).unwrap_or(limit);
             let mut params = ListParams::default().limit(wanted.min(self.page_size));
             params.label_selector = input.label_selector.clone();
@@ -125,11 +124,10 @@ impl Tool for K8sList {
             let page = api.list(&params).await.map_err(|e| list_error(context, e, selectors))?;
             objects.extend(page.items);
             token = page.metadata.continue_.filter(|t| !t.is_empty());
-            remaining = page.metadata.remaining_item_count;
             if token.is_none() || objects.len() >= limit as usize {
-                break;
+                break page.metadata.remaining_item_count;
             }
-        }
+        };
 
         let count = objects.len();
         let truncated = token.is_some();
@@ -137,7 +135,7 @@ impl Tool for K8sList {
         let mut output = json!({
             "kind": kind,
             "api_version": target.resource.api_version,
-            "namespace": if target.namespaced() { json!(namespace.unwrap_or("(all)")) } else { Value::Null },
+            "namespace": target.namespaced().then(|| namespace.unwrap_or("(all)")),
             "count": count,
             "truncated": truncated,
         });

@@ -100,7 +100,8 @@ fn readable_kinds() -> String {
     READABLE
         .iter()
         .map(|r| {
-            let core_twin = r.group != "" && READABLE.iter().any(|o| o.group.is_empty() && o.kind == r.kind);
+            let core_twin = !r.group.is_empty()
+                && READABLE.iter().any(|o| o.group.is_empty() && o.kind == r.kind);
             if core_twin { format!("{} ({})", r.kind, r.group) } else { r.kind.to_owned() }
         })
         .collect::<Vec<_>>()
@@ -127,9 +128,12 @@ fn parse_kind(tool: &str, kind: &str, api_version: Option<&str>) -> Result<KindQ
     if query.name.is_empty() {
         return Err(ToolError::invalid_input(tool, "`kind` is empty"));
     }
-    for given in [prefix, api_version.map(str::trim).filter(|v| !v.is_empty())].into_iter().flatten() {
+    for given in
+        [prefix, api_version.map(str::trim).filter(|v| !v.is_empty())].into_iter().flatten()
+    {
         let (group, version) = split_api_version(given);
-        let conflict = |field: &Option<String>, value: &str| field.as_deref().is_some_and(|f| f != value);
+        let conflict =
+            |field: &Option<String>, value: &str| field.as_deref().is_some_and(|f| f != value);
         if conflict(&query.group, &group) || version.is_some_and(|v| conflict(&query.version, v)) {
             return Err(ToolError::invalid_input(
                 tool,
@@ -142,11 +146,11 @@ fn parse_kind(tool: &str, kind: &str, api_version: Option<&str>) -> Result<KindQ
         }
     }
     // kubectl's `resource.group` form, such as `deployments.apps`; a kind has no dots.
-    if query.group.is_none() {
-        if let Some((name, group)) = query.name.split_once('.') {
-            query.group = Some(group.to_owned());
-            query.name = name.to_owned();
-        }
+    if query.group.is_none()
+        && let Some((name, group)) = query.name.clone().split_once('.')
+    {
+        query.group = Some(group.to_owned());
+        query.name = name.to_owned();
     }
     Ok(query)
 }
@@ -176,12 +180,17 @@ fn names_match(readable: &Readable, name: &str) -> bool {
 
 /// Finds the readable kind the model asked for, refusing Secrets and kinds outside
 /// [`READABLE`] before anything is sent.
-fn find_readable(tool: &str, kind: &str, api_version: Option<&str>) -> Result<(Readable, Option<String>)> {
+fn find_readable(
+    tool: &str,
+    kind: &str,
+    api_version: Option<&str>,
+) -> Result<(Readable, Option<String>)> {
     let query = parse_kind(tool, kind, api_version)?;
     if is_secret(&query.name) {
         return Err(ToolError::Forbidden { tool: tool.to_owned(), what: "read Secrets".into() });
     }
-    let candidates: Vec<&Readable> = READABLE.iter().filter(|r| names_match(r, &query.name)).collect();
+    let candidates: Vec<&Readable> =
+        READABLE.iter().filter(|r| names_match(r, &query.name)).collect();
     let chosen = match &query.group {
         Some(group) => candidates.iter().find(|r| r.group == group),
         None => candidates.first(),
@@ -198,7 +207,10 @@ fn find_readable(tool: &str, kind: &str, api_version: Option<&str>) -> Result<(R
         )),
         (None, None) => Err(ToolError::invalid_input(
             tool,
-            format!("`kind` `{kind}` is not a kind Clu reads; readable kinds: {}", readable_kinds()),
+            format!(
+                "`kind` `{kind}` is not a kind Clu reads; readable kinds: {}",
+                readable_kinds()
+            ),
         )),
     }
 }
@@ -252,9 +264,9 @@ async fn resolve_readable(
         None => discovery::group(client, readable.group).await,
     };
     let group = discovered.map_err(|error| match error {
-        kube::Error::Discovery(_) => ToolError::NotFound {
-            what: format!("API group `{group_name}` in this cluster"),
-        },
+        kube::Error::Discovery(_) => {
+            ToolError::NotFound { what: format!("API group `{group_name}` in this cluster") }
+        }
         kube::Error::Api(status) if status.code == 404 => ToolError::NotFound {
             what: format!(
                 "API version `{}` of group `{group_name}` in this cluster",
@@ -272,7 +284,10 @@ async fn resolve_readable(
         .find(|(resource, _)| resource.plural == readable.resource)
         .map(|(resource, capabilities)| Target { resource, capabilities })
         .ok_or_else(|| ToolError::NotFound {
-            what: format!("resource `{}` in API group `{group_name}` of this cluster", readable.resource),
+            what: format!(
+                "resource `{}` in API group `{group_name}` of this cluster",
+                readable.resource
+            ),
         })
 }
 

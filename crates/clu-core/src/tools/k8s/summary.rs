@@ -81,7 +81,9 @@ pub(super) fn pod_status(pod: &Value) -> String {
     }
     for status in items(&pod["status"]["initContainerStatuses"]) {
         let state = &status["state"];
-        if let Some(reason) = state["waiting"]["reason"].as_str().filter(|r| *r != "PodInitializing") {
+        if let Some(reason) =
+            state["waiting"]["reason"].as_str().filter(|r| *r != "PodInitializing")
+        {
             return format!("Init:{reason}");
         }
         if state["terminated"]["exitCode"].as_i64().is_some_and(|code| code != 0) {
@@ -145,7 +147,8 @@ fn replica_set_columns(replica_set: &Value) -> Value {
 }
 
 fn stateful_set_columns(stateful_set: &Value) -> Value {
-    json!({ "ready": ratio(&stateful_set["status"]["readyReplicas"], &stateful_set["spec"]["replicas"]) })
+    let status = &stateful_set["status"];
+    json!({ "ready": ratio(&status["readyReplicas"], &stateful_set["spec"]["replicas"]) })
 }
 
 fn daemon_set_columns(daemon_set: &Value) -> Value {
@@ -161,10 +164,11 @@ fn daemon_set_columns(daemon_set: &Value) -> Value {
 
 fn node_columns(node: &Value) -> Value {
     let ready = condition(node, "Ready").and_then(|c| c["status"].as_str()).unwrap_or("Unknown");
-    let pressure: Vec<&str> = ["MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable"]
-        .into_iter()
-        .filter(|kind| condition(node, kind).is_some_and(|c| c["status"] == "True"))
-        .collect();
+    let pressure: Vec<&str> =
+        ["MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable"]
+            .into_iter()
+            .filter(|kind| condition(node, kind).is_some_and(|c| c["status"] == "True"))
+            .collect();
     json!({
         "ready": ready,
         "pressure": pressure,
@@ -219,7 +223,9 @@ fn volume_columns(volume: &Value) -> Value {
     json!({
         "phase": volume["status"]["phase"],
         "capacity": volume["spec"]["capacity"]["storage"],
-        "claim": claim["name"].as_str().map(|name| format!("{}/{name}", claim["namespace"].as_str().unwrap_or_default())),
+        "claim": claim["name"]
+            .as_str()
+            .map(|name| format!("{}/{name}", claim["namespace"].as_str().unwrap_or_default())),
         "storage_class": volume["spec"]["storageClassName"],
     })
 }
@@ -230,7 +236,11 @@ fn event_columns(event: &Value) -> Value {
     json!({
         "type": event["type"],
         "reason": event["reason"],
-        "object": format!("{}/{}", regarding["kind"].as_str().unwrap_or_default(), regarding["name"].as_str().unwrap_or_default()),
+        "object": format!(
+            "{}/{}",
+            regarding["kind"].as_str().unwrap_or_default(),
+            regarding["name"].as_str().unwrap_or_default()
+        ),
         "message": event["message"].as_str().or(event["note"].as_str()).map(|m| truncate(m, 200)),
     })
 }
@@ -276,7 +286,12 @@ pub(super) fn conditions(object: &Value) -> Vec<Value> {
         .iter()
         .map(|c| {
             let mut condition = Map::new();
-            for (key, field) in [("type", "type"), ("status", "status"), ("reason", "reason"), ("message", "message")] {
+            for (key, field) in [
+                ("type", "type"),
+                ("status", "status"),
+                ("reason", "reason"),
+                ("message", "message"),
+            ] {
                 if let Some(value) = c.get(field).filter(|v| !v.is_null()) {
                     condition.insert(key.into(), value.clone());
                 }
@@ -293,9 +308,10 @@ pub(super) fn conditions(object: &Value) -> Vec<Value> {
 /// how its last run ended.
 pub(super) fn containers(pod: &Value) -> Vec<Value> {
     let mut containers = Vec::new();
-    for (spec_field, status_field, init) in
-        [("initContainers", "initContainerStatuses", true), ("containers", "containerStatuses", false)]
-    {
+    for (spec_field, status_field, init) in [
+        ("initContainers", "initContainerStatuses", true),
+        ("containers", "containerStatuses", false),
+    ] {
         let statuses = items(&pod["status"][status_field]);
         for spec in items(&pod["spec"][spec_field]) {
             let name = spec["name"].as_str().unwrap_or_default();
@@ -317,7 +333,10 @@ fn container(name: &str, spec: &Value, status: &Value, init: bool) -> Value {
     let (state_name, detail) = if state["running"].is_object() {
         ("running", json!({ "started_at": state["running"]["startedAt"] }))
     } else if state["waiting"].is_object() {
-        ("waiting", json!({ "reason": state["waiting"]["reason"], "message": state["waiting"]["message"] }))
+        (
+            "waiting",
+            json!({ "reason": state["waiting"]["reason"], "message": state["waiting"]["message"] }),
+        )
     } else if state["terminated"].is_object() {
         ("terminated", termination(&state["terminated"]))
     } else {
@@ -333,9 +352,12 @@ fn container(name: &str, spec: &Value, status: &Value, init: bool) -> Value {
     container.insert("ready".into(), json!(status["ready"].as_bool().unwrap_or(false)));
     container.insert("restarts".into(), json!(count(&status["restartCount"])));
     if status["lastState"]["terminated"].is_object() {
-        container.insert("last_termination".into(), termination(&status["lastState"]["terminated"]));
+        container
+            .insert("last_termination".into(), termination(&status["lastState"]["terminated"]));
     }
-    if let Some(resources) = spec.get("resources").filter(|r| r.as_object().is_some_and(|m| !m.is_empty())) {
+    if let Some(resources) =
+        spec.get("resources").filter(|r| r.as_object().is_some_and(|m| !m.is_empty()))
+    {
         container.insert("resources".into(), resources.clone());
     }
     if let Some(probe) = spec.get("readinessProbe") {

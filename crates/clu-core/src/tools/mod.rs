@@ -1,6 +1,7 @@
 //! The Core tier's tools.
 
 pub mod logs;
+pub mod metrics;
 
 use std::sync::Arc;
 
@@ -13,6 +14,10 @@ pub fn tools() -> Vec<Arc<dyn Tool>> {
         Arc::new(logs::DescribeLogGroups::new()),
         Arc::new(logs::DescribeLogStreams::new()),
         Arc::new(logs::InsightsQuery::new()),
+        Arc::new(metrics::GetMetricData::new()),
+        Arc::new(metrics::GetMetricStatistics::new()),
+        Arc::new(metrics::ListMetrics::new()),
+        Arc::new(metrics::DescribeAlarms::new()),
     ]
 }
 

@@ -3,9 +3,11 @@
 //! - [`moto`]: an AWS configuration pointed at a moto server.
 //! - [`awsstub`]: a stub endpoint for awsJson services, for errors and behaviour moto lacks.
 //! - [`converse`]: a Bedrock Converse and ConverseStream stub driven by a script of turns.
+//! - [`cborstub`]: a stub endpoint for RPC v2 CBOR services, such as CloudWatch metrics.
 //! - [`apiserver`]: a plain-HTTP fake Kubernetes API server with realistic objects.
 
 pub mod apiserver;
 pub mod awsstub;
 pub mod converse;
+pub mod cborstub;
 pub mod moto;

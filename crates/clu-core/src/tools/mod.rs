@@ -4,6 +4,7 @@ pub mod findings;
 pub mod k8s;
 pub mod logs;
 pub mod model;
+pub mod metrics;
 
 use std::sync::Arc;
 
@@ -38,6 +39,10 @@ pub fn tools_with(options: &CoreOptions) -> Vec<Arc<dyn Tool>> {
         Arc::new(k8s::K8sLogs::new()),
         Arc::new(k8s::K8sEvents::new()),
         Arc::new(findings::K8sFindings::new()),
+        Arc::new(metrics::GetMetricData::new()),
+        Arc::new(metrics::GetMetricStatistics::new()),
+        Arc::new(metrics::ListMetrics::new()),
+        Arc::new(metrics::DescribeAlarms::new()),
     ]
 }
 

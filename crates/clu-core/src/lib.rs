@@ -8,6 +8,7 @@ pub mod checks;
 pub mod derive;
 pub mod error;
 pub mod guard;
+pub mod metering;
 pub mod rbac;
 pub mod registry;
 pub mod tool;

@@ -305,7 +305,8 @@ async fn logs_tools_read_real_data_from_moto_and_use_exactly_what_they_declare()
         .unwrap();
     assert_eq!(query["status"], "complete");
 
-    for tool in registry.tools() {
+    // The metering tool proves its own declaration in tests/metering.rs.
+    for tool in registry.tools().filter(|tool| tool.spec().name.starts_with("logs_")) {
         let spec = tool.spec();
         assert_eq!(
             recorder.actions_of(spec.name),

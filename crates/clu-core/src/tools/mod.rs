@@ -13,6 +13,7 @@ pub fn tools() -> Vec<Arc<dyn Tool>> {
         Arc::new(logs::DescribeLogGroups::new()),
         Arc::new(logs::DescribeLogStreams::new()),
         Arc::new(logs::InsightsQuery::new()),
+        Arc::new(crate::metering::RegisterUsage::new()),
     ]
 }
 

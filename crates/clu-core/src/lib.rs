@@ -10,6 +10,7 @@ pub mod derive;
 pub mod error;
 pub mod findings;
 pub mod guard;
+pub mod metering;
 pub mod rbac;
 pub mod registry;
 pub mod tool;

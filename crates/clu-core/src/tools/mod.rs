@@ -43,6 +43,7 @@ pub fn tools_with(options: &CoreOptions) -> Vec<Arc<dyn Tool>> {
         Arc::new(metrics::GetMetricStatistics::new()),
         Arc::new(metrics::ListMetrics::new()),
         Arc::new(metrics::DescribeAlarms::new()),
+        Arc::new(crate::metering::RegisterUsage::new()),
     ]
 }
 

@@ -45,7 +45,8 @@ pub fn check_registry(registry: &Registry, catalog: &Catalog) -> Vec<Problem> {
 
 fn check_tool(tool: &dyn Tool, catalog: &Catalog, problems: &mut Vec<Problem>) {
     let spec = tool.spec();
-    let mut problem = |message: String| problems.push(Problem { tool: spec.name.to_owned(), message });
+    let mut problem =
+        |message: String| problems.push(Problem { tool: spec.name.to_owned(), message });
 
     let snake = !spec.name.is_empty()
         && spec.name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -53,7 +54,9 @@ fn check_tool(tool: &dyn Tool, catalog: &Catalog, problems: &mut Vec<Problem>) {
         && !spec.name.contains("__")
         && !spec.name.ends_with('_');
     if !snake {
-        problem("the name must be snake_case: lowercase letters, digits and single underscores".into());
+        problem(
+            "the name must be snake_case: lowercase letters, digits and single underscores".into(),
+        );
     }
     if spec.description.trim().len() < 20 {
         problem("the description must say what the tool does and when to use it".into());
@@ -74,7 +77,9 @@ fn check_tool(tool: &dyn Tool, catalog: &Catalog, problems: &mut Vec<Problem>) {
                     .suggest(action.as_str())
                     .map(|s| format!("; did you mean `{}`?", s.action))
                     .unwrap_or_default();
-                problem(format!("declares `{action}`, which the IAM catalogue does not know{hint}"));
+                problem(format!(
+                    "declares `{action}`, which the IAM catalogue does not know{hint}"
+                ));
                 continue;
             };
             if spec.risk == Risk::Read && !info.access_level.is_read_only() {

@@ -82,8 +82,13 @@ pub fn tier_policy(
         }
     }
 
-    let options = |prefix: String| BuildOptions { sid_prefix: prefix, context: context.clone(), ..BuildOptions::default() };
-    let read_documents = build_documents(&read, &options(tier.title().to_owned())).map_err(error)?;
+    let options = |prefix: String| BuildOptions {
+        sid_prefix: prefix,
+        context: context.clone(),
+        ..BuildOptions::default()
+    };
+    let read_documents =
+        build_documents(&read, &options(tier.title().to_owned())).map_err(error)?;
     let write_documents =
         build_documents(&write, &options(format!("{}Manage", tier.title()))).map_err(error)?;
     let write_sids: BTreeSet<String> = write_documents
@@ -109,12 +114,8 @@ pub fn tier_policy(
         }
     }
 
-    let lint = LintOptions {
-        read_only: true,
-        write_sids,
-        accepted_wildcards,
-        ..LintOptions::default()
-    };
+    let lint =
+        LintOptions { read_only: true, write_sids, accepted_wildcards, ..LintOptions::default() };
     Ok(TierPolicy { tier, documents, lint })
 }
 

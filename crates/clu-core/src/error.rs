@@ -39,7 +39,9 @@ pub enum ToolError {
         action: Action,
     },
     /// The tool tried a Kubernetes request its RBAC rules do not cover; nothing was sent.
-    #[error("tool `{tool}` did not declare {request}, so the request was refused before it was sent")]
+    #[error(
+        "tool `{tool}` did not declare {request}, so the request was refused before it was sent"
+    )]
     UndeclaredKubeRequest {
         /// The tool.
         tool: String,

@@ -225,7 +225,11 @@ impl<'a> EventIndex<'a> {
         Self { by_object }
     }
 
-    fn of(&self, kind: &str, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &[&'a Event] {
+    fn of(
+        &self,
+        kind: &str,
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> &[&'a Event] {
         let key = (
             kind.to_owned(),
             meta.namespace.clone().unwrap_or_default(),
@@ -234,7 +238,11 @@ impl<'a> EventIndex<'a> {
         self.by_object.get(&key).map_or(&[], Vec::as_slice)
     }
 
-    fn warnings(&self, kind: &str, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Vec<String> {
+    fn warnings(
+        &self,
+        kind: &str,
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> Vec<String> {
         self.of(kind, meta)
             .iter()
             .filter(|e| e.type_.as_deref() == Some("Warning"))
@@ -279,7 +287,9 @@ fn pod_findings(pod: &Pod, events: &EventIndex<'_>, findings: &mut Vec<Finding>)
     }
 
     let unschedulable = status.conditions.iter().flatten().find(|c| {
-        c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable")
+        c.type_ == "PodScheduled"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("Unschedulable")
     });
     if status.phase.as_deref() == Some("Pending")
         && let Some(condition) = unschedulable
@@ -305,7 +315,8 @@ fn pod_findings(pod: &Pod, events: &EventIndex<'_>, findings: &mut Vec<Finding>)
         .take(2)
         .map(|e| describe_event(e))
         .collect();
-    let not_ready = status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "False");
+    let not_ready =
+        status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "False");
     if !probe_events.is_empty() && not_ready && status.phase.as_deref() == Some("Running") {
         let mut evidence = vec!["Ready=False while Running".to_owned()];
         evidence.extend(probe_events);
@@ -353,7 +364,8 @@ fn container_findings(pod: &Pod, container: &ContainerStatus, findings: &mut Vec
         });
     }
 
-    let oom = [last, current].into_iter().flatten().find(|t| t.reason.as_deref() == Some("OOMKilled"));
+    let oom =
+        [last, current].into_iter().flatten().find(|t| t.reason.as_deref() == Some("OOMKilled"));
     if let Some(killed) = oom {
         let limit = pod
             .spec
@@ -363,7 +375,10 @@ fn container_findings(pod: &Pod, container: &ContainerStatus, findings: &mut Vec
             .and_then(|r| r.limits.as_ref())
             .and_then(|l| l.get("memory"))
             .map(|q| q.0.clone());
-        let mut evidence = vec![format!("container `{name}`: terminated OOMKilled, exit code {}", killed.exit_code)];
+        let mut evidence = vec![format!(
+            "container `{name}`: terminated OOMKilled, exit code {}",
+            killed.exit_code
+        )];
         evidence.push(format!("memory limit: {}", limit.as_deref().unwrap_or("none")));
         evidence.push(format!("restartCount: {}", container.restart_count));
         findings.push(Finding {
@@ -386,7 +401,10 @@ fn container_findings(pod: &Pod, container: &ContainerStatus, findings: &mut Vec
             evidence: vec![
                 format!("container `{name}`: waiting {waiting_reason}"),
                 format!("image: {}", container.image),
-                format!("message: {}", waiting.and_then(|w| w.message.as_deref()).unwrap_or_default()),
+                format!(
+                    "message: {}",
+                    waiting.and_then(|w| w.message.as_deref()).unwrap_or_default()
+                ),
             ],
             explanation: format!(
                 "the image of container `{name}` cannot be pulled: check the tag exists, the \
@@ -461,7 +479,9 @@ fn workload_findings(snapshot: &Snapshot, findings: &mut Vec<Finding>) {
             .into_iter()
             .flatten()
             .filter(|c| c.status != "True")
-            .map(|c| format!("{}={}: {}", c.type_, c.status, c.message.as_deref().unwrap_or_default()))
+            .map(|c| {
+                format!("{}={}: {}", c.type_, c.status, c.message.as_deref().unwrap_or_default())
+            })
             .collect();
         push(object(deployment), desired, ready, conditions);
     }
@@ -524,8 +544,19 @@ fn service_findings(snapshot: &Snapshot, findings: &mut Vec<Finding>) {
             severity: Severity::Critical,
             object: object(service),
             evidence: vec![
-                format!("selector {} matches {} pod(s), none ready", selector_text.join(","), matching.len()),
-                format!("pods: {}", if names.is_empty() { "none".to_owned() } else { names.into_iter().collect::<Vec<_>>().join(", ") }),
+                format!(
+                    "selector {} matches {} pod(s), none ready",
+                    selector_text.join(","),
+                    matching.len()
+                ),
+                format!(
+                    "pods: {}",
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.into_iter().collect::<Vec<_>>().join(", ")
+                    }
+                ),
             ],
             explanation: "traffic to the Service has nowhere to go: no ready pod matches its \
                           selector, so clients get connection errors or 503s"

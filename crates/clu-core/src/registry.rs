@@ -147,20 +147,43 @@ impl Registry {
         let started = Instant::now();
         let digest = input_digest(&input);
         let Ok(entry) = self.entry(name) else {
-            let error = self.entry(name).err().unwrap_or_else(|| ToolError::failed(name, "unknown tool"));
-            return CallOutcome::finish(name, None, digest, started, CallLog::default(), Err(error));
+            let error =
+                self.entry(name).err().unwrap_or_else(|| ToolError::failed(name, "unknown tool"));
+            return CallOutcome::finish(
+                name,
+                None,
+                digest,
+                started,
+                CallLog::default(),
+                Err(error),
+            );
         };
         let spec = entry.tool.spec();
         if let Err(error) = self.validate(name, &input) {
-            return CallOutcome::finish(spec.name, Some(spec.tier), digest, started, CallLog::default(), Err(error));
+            return CallOutcome::finish(
+                spec.name,
+                Some(spec.tier),
+                digest,
+                started,
+                CallLog::default(),
+                Err(error),
+            );
         }
 
         let invocation =
             Arc::new(Invocation::new(spec.name, spec.permissions.clone(), env.recorder.clone()));
         let context = ToolContext { env: env.clone(), invocation: invocation.clone() };
-        let span = tracing::info_span!("tool", tool = spec.name, tier = %spec.tier, input = %digest);
+        let span =
+            tracing::info_span!("tool", tool = spec.name, tier = %spec.tier, input = %digest);
         let result = entry.tool.invoke(&context, input).instrument(span).await;
-        CallOutcome::finish(spec.name, Some(spec.tier), digest, started, invocation.take_log(), result)
+        CallOutcome::finish(
+            spec.name,
+            Some(spec.tier),
+            digest,
+            started,
+            invocation.take_log(),
+            result,
+        )
     }
 }
 
@@ -243,7 +266,9 @@ fn canonical_json(value: &Value) -> String {
                 .collect();
             format!("{{{}}}", body.join(","))
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        Value::Array(items) => {
+            format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(","))
+        }
         other => other.to_string(),
     }
 }

@@ -233,7 +233,8 @@ impl ToolContext {
 
     /// Deserializes the (already schema-checked) input into the tool's input type.
     pub fn parse_input<T: DeserializeOwned>(&self, input: Value) -> Result<T> {
-        serde_json::from_value(input).map_err(|e| ToolError::invalid_input(self.tool(), e.to_string()))
+        serde_json::from_value(input)
+            .map_err(|e| ToolError::invalid_input(self.tool(), e.to_string()))
     }
 
     /// The AWS configuration and this call's guard; use [`aws_client!`](crate::aws_client).

@@ -72,9 +72,15 @@ struct Run {
     stub: ConverseStub,
 }
 
-async fn run(script: Vec<Turn>, settings: ModelSettings, limits: Limits, recorder: Option<Recorder>) -> Run {
+async fn run(
+    script: Vec<Turn>,
+    settings: ModelSettings,
+    limits: Limits,
+    recorder: Option<Recorder>,
+) -> Run {
     let stub = ConverseStub::start(script).await;
-    let env = Arc::new(ToolEnv { aws: Some(stub.sdk_config().await), recorder, ..ToolEnv::default() });
+    let env =
+        Arc::new(ToolEnv { aws: Some(stub.sdk_config().await), recorder, ..ToolEnv::default() });
     let agent = AgentLoop::new(registry(), env, settings, limits).unwrap();
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let report = agent.investigate("why does checkout crash?", &sender).await;
@@ -112,7 +118,10 @@ fn last_tool_results(stub: &ConverseStub) -> Vec<(String, Option<String>)> {
 #[tokio::test]
 async fn answers_after_a_tool_call_and_hands_the_result_back() {
     let script = vec![
-        Turn::tool_calls(Some("Let me look at the pod."), &[("t1", "pod_status", json!({"name": "checkout-1"}))]),
+        Turn::tool_calls(
+            Some("Let me look at the pod."),
+            &[("t1", "pod_status", json!({"name": "checkout-1"}))],
+        ),
         Turn::answer("checkout-1 is crash-looping: 7 restarts."),
     ];
     let run = run(script, converse_settings(), fast_limits(), None).await;
@@ -142,18 +151,25 @@ async fn answers_after_a_tool_call_and_hands_the_result_back() {
     assert_eq!(offered, ["pod_status", "slow_status"], "internal tools are never offered");
 
     assert!(matches!(run.events.first(), Some(AgentEvent::Started { .. })));
-    assert!(run.events.iter().any(|e| matches!(e, AgentEvent::ToolStarted { tool, .. } if tool == "pod_status")));
+    assert!(
+        run.events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::ToolStarted { tool, .. } if tool == "pod_status"))
+    );
     assert!(matches!(run.events.last(), Some(AgentEvent::Answer { .. })));
 }
 
 #[tokio::test]
 async fn tool_calls_of_one_turn_run_concurrently() {
     let script = vec![
-        Turn::tool_calls(None, &[
-            ("a", "slow_status", json!({"name": "a"})),
-            ("b", "slow_status", json!({"name": "b"})),
-            ("c", "slow_status", json!({"name": "c"})),
-        ]),
+        Turn::tool_calls(
+            None,
+            &[
+                ("a", "slow_status", json!({"name": "a"})),
+                ("b", "slow_status", json!({"name": "b"})),
+                ("c", "slow_status", json!({"name": "c"})),
+            ],
+        ),
         Turn::answer("done"),
     ];
     let started = Instant::now();
@@ -173,34 +189,54 @@ async fn tool_calls_of_one_turn_run_concurrently() {
         .collect();
     assert_eq!(order[..3], ["start", "start", "start"], "all started before any finished");
     let ids: Vec<String> = last_tool_results(&run.stub).iter().map(|(t, _)| t.clone()).collect();
-    assert!(ids[0].contains("\"a\"") && ids[1].contains("\"b\"") && ids[2].contains("\"c\""), "results keep call order");
+    assert!(
+        ids[0].contains("\"a\"") && ids[1].contains("\"b\"") && ids[2].contains("\"c\""),
+        "results keep call order"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_tool_becomes_an_error_result_the_model_reads() {
     let script = vec![
-        Turn::tool_calls(None, &[
-            ("t1", "pod_status", json!({"name": "broken"})),
-            ("t2", "no_such_tool", json!({})),
-            ("t3", "pod_status", json!({"name": 5})),
-        ]),
+        Turn::tool_calls(
+            None,
+            &[
+                ("t1", "pod_status", json!({"name": "broken"})),
+                ("t2", "no_such_tool", json!({})),
+                ("t3", "pod_status", json!({"name": 5})),
+            ],
+        ),
         Turn::answer("the status could not be read"),
     ];
     let run = run(script, converse_settings(), fast_limits(), None).await;
 
     assert_eq!(run.report.outcome, Outcome::Answered);
     let results = last_tool_results(&run.stub);
-    assert_eq!(results[0].0, "error [tool-failed]: tool `pod_status` failed: the pod status could not be read");
+    assert_eq!(
+        results[0].0,
+        "error [tool-failed]: tool `pod_status` failed: the pod status could not be read"
+    );
     assert_eq!(results[0].1.as_deref(), Some("error"));
-    assert!(results[1].0.starts_with("error [unknown-tool]: no tool named `no_such_tool`"), "{}", results[1].0);
-    assert!(results[2].0.starts_with("error [invalid-input]: invalid input for tool `pod_status`: `/name`"), "{}", results[2].0);
+    assert!(
+        results[1].0.starts_with("error [unknown-tool]: no tool named `no_such_tool`"),
+        "{}",
+        results[1].0
+    );
+    assert!(
+        results[2]
+            .0
+            .starts_with("error [invalid-input]: invalid input for tool `pod_status`: `/name`"),
+        "{}",
+        results[2].0
+    );
 }
 
 #[tokio::test]
 async fn an_identical_repeated_call_is_refused() {
     let call = [("t1", "pod_status", json!({"name": "checkout-1"}))];
     let again = [("t2", "pod_status", json!({"name": "checkout-1"}))];
-    let script = vec![Turn::tool_calls(None, &call), Turn::tool_calls(None, &again), Turn::answer("ok")];
+    let script =
+        vec![Turn::tool_calls(None, &call), Turn::tool_calls(None, &again), Turn::answer("ok")];
     let run = run(script, converse_settings(), fast_limits(), None).await;
 
     let results = last_tool_results(&run.stub);
@@ -230,13 +266,17 @@ async fn throttling_past_the_retries_ends_with_a_typed_outcome_and_keeps_the_gat
     assert!(matches!(run.report.outcome, Outcome::Throttled { .. }), "{:?}", run.report.outcome);
     assert_eq!(run.report.outcome.code(), "bedrock-throttled");
     assert_eq!(run.report.tool_calls.len(), 1, "what was gathered is kept");
-    assert!(matches!(run.events.last(), Some(AgentEvent::Error { code, .. }) if code == "bedrock-throttled"));
+    assert!(
+        matches!(run.events.last(), Some(AgentEvent::Error { code, .. }) if code == "bedrock-throttled")
+    );
 }
 
 #[tokio::test]
 async fn the_step_limit_stops_the_investigation() {
     let script = (0..5)
-        .map(|i| Turn::tool_calls(None, &[("t", "pod_status", json!({"name": format!("pod-{i}")}))]))
+        .map(|i| {
+            Turn::tool_calls(None, &[("t", "pod_status", json!({"name": format!("pod-{i}")}))])
+        })
         .collect();
     let limits = Limits { max_steps: 2, ..fast_limits() };
     let run = run(script, converse_settings(), limits, None).await;
@@ -250,7 +290,9 @@ async fn the_step_limit_stops_the_investigation() {
 #[tokio::test]
 async fn the_token_budget_stops_the_investigation() {
     let script = (0..5)
-        .map(|i| Turn::tool_calls(None, &[("t", "pod_status", json!({"name": format!("pod-{i}")}))]))
+        .map(|i| {
+            Turn::tool_calls(None, &[("t", "pod_status", json!({"name": format!("pod-{i}")}))])
+        })
         .collect();
     let limits = Limits { token_budget: 300, ..fast_limits() };
     let run = run(script, converse_settings(), limits, None).await;
@@ -271,17 +313,24 @@ async fn a_large_result_is_cut_to_the_output_budget_with_a_note() {
 
     let (text, _) = &last_tool_results(&run.stub)[0];
     assert!(text.contains("[truncated: showing 500 of 10010 bytes"), "{text}");
-    assert!(run.events.iter().any(|e| matches!(e, AgentEvent::ToolFinished { truncated: true, .. })));
+    assert!(
+        run.events.iter().any(|e| matches!(e, AgentEvent::ToolFinished { truncated: true, .. }))
+    );
 }
 
 #[tokio::test]
 async fn prompt_caching_marks_system_and_tools_for_anthropic_only() {
-    let run_anthropic = run(vec![Turn::answer("a")], converse_settings(), fast_limits(), None).await;
+    let run_anthropic =
+        run(vec![Turn::answer("a")], converse_settings(), fast_limits(), None).await;
     let body = &run_anthropic.stub.requests()[0].body;
     assert_eq!(body["system"][1], json!({"cachePoint": {"type": "default"}}));
-    assert_eq!(body["toolConfig"]["tools"].as_array().unwrap().last().unwrap(), &json!({"cachePoint": {"type": "default"}}));
+    assert_eq!(
+        body["toolConfig"]["tools"].as_array().unwrap().last().unwrap(),
+        &json!({"cachePoint": {"type": "default"}})
+    );
 
-    let mistral = ModelSettings { stream: false, ..ModelSettings::new("mistral.mistral-large-2407-v1:0") };
+    let mistral =
+        ModelSettings { stream: false, ..ModelSettings::new("mistral.mistral-large-2407-v1:0") };
     let run_mistral = run(vec![Turn::answer("a")], mistral, fast_limits(), None).await;
     let body = &run_mistral.stub.requests()[0].body;
     assert_eq!(body["system"].as_array().unwrap().len(), 1);
@@ -340,9 +389,17 @@ async fn converse_stream_streams_text_and_tool_calls() {
 #[tokio::test]
 async fn the_model_tool_declares_exactly_what_the_loop_and_the_check_use() {
     let recorder = Recorder::new();
-    let streamed = run(vec![Turn::answer("a")], ModelSettings::new(MODEL), fast_limits(), Some(recorder.clone())).await;
+    let streamed = run(
+        vec![Turn::answer("a")],
+        ModelSettings::new(MODEL),
+        fast_limits(),
+        Some(recorder.clone()),
+    )
+    .await;
     assert_eq!(streamed.report.outcome, Outcome::Answered);
-    let plain = run(vec![Turn::answer("OK")], converse_settings(), fast_limits(), Some(recorder.clone())).await;
+    let plain =
+        run(vec![Turn::answer("OK")], converse_settings(), fast_limits(), Some(recorder.clone()))
+            .await;
     assert_eq!(plain.report.outcome, Outcome::Answered);
 
     let registry = registry();
@@ -354,13 +411,16 @@ async fn the_model_tool_declares_exactly_what_the_loop_and_the_check_use() {
 async fn the_model_check_tool_reaches_the_model() {
     let stub = ConverseStub::start(vec![Turn::answer("OK")]).await;
     let env = Arc::new(ToolEnv { aws: Some(stub.sdk_config().await), ..ToolEnv::default() });
-    let outcome = registry().call(&env, clu_core::agent::MODEL_TOOL, json!({"model_id": MODEL})).await;
+    let outcome =
+        registry().call(&env, clu_core::agent::MODEL_TOOL, json!({"model_id": MODEL})).await;
     let output = outcome.result.unwrap();
     assert_eq!(output["reply"], "OK");
     assert_eq!(output["stop_reason"], "end_turn");
     assert_eq!(outcome.audit.aws_actions, ["bedrock:InvokeModel"]);
 
-    let refused = registry().call(&env, clu_core::agent::MODEL_TOOL, json!({"model_id": "cohere.command-r-v1:0"})).await;
+    let refused = registry()
+        .call(&env, clu_core::agent::MODEL_TOOL, json!({"model_id": "cohere.command-r-v1:0"}))
+        .await;
     assert_eq!(refused.result.unwrap_err().code(), "invalid-input");
     assert_eq!(stub.requests().len(), 1);
 }

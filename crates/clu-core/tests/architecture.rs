@@ -56,7 +56,12 @@ fn shortcomings_use_the_fixme_marker_only() {
     rust_files(&root.join("crates"), &mut files);
     rust_files(&root.join("xtask"), &mut files);
     let mut offences = Vec::new();
-    let markers = [concat!("TO", "DO"), concat!("X", "XX"), concat!("todo", "!("), concat!("unimplemented", "!(")];
+    let markers = [
+        concat!("TO", "DO"),
+        concat!("X", "XX"),
+        concat!("todo", "!("),
+        concat!("unimplemented", "!("),
+    ];
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         for (number, line) in text.lines().enumerate() {
@@ -65,7 +70,11 @@ fn shortcomings_use_the_fixme_marker_only() {
             }
             let fixme = concat!("FIX", "ME");
             if line.contains(fixme) && !line.contains(&format!("{fixme}(")) {
-                offences.push(format!("{}:{} (a {fixme} without a reason)", file.display(), number + 1));
+                offences.push(format!(
+                    "{}:{} (a {fixme} without a reason)",
+                    file.display(),
+                    number + 1
+                ));
             }
         }
     }

@@ -29,19 +29,39 @@ async fn finds_every_fault_of_the_fixture_with_its_evidence() {
     let crash = find(&findings, "crash-loop", fixture::CRASH_LOOP_POD);
     assert_eq!(crash.severity, Severity::Critical);
     assert!(crash.evidence.contains(&"restartCount: 7".to_owned()), "{:?}", crash.evidence);
-    assert!(crash.evidence.iter().any(|e| e.starts_with("last termination: reason Error, exit code 1")), "{:?}", crash.evidence);
+    assert!(
+        crash.evidence.iter().any(|e| e.starts_with("last termination: reason Error, exit code 1")),
+        "{:?}",
+        crash.evidence
+    );
 
     let oom = find(&findings, "oom-killed", fixture::OOM_KILLED_POD);
-    assert!(oom.evidence.iter().any(|e| e.contains("OOMKilled, exit code 137")), "{:?}", oom.evidence);
+    assert!(
+        oom.evidence.iter().any(|e| e.contains("OOMKilled, exit code 137")),
+        "{:?}",
+        oom.evidence
+    );
 
     let pull = find(&findings, "image-pull", fixture::IMAGE_PULL_POD);
-    assert!(pull.evidence.contains(&format!("image: {}", fixture::MISSING_IMAGE)), "{:?}", pull.evidence);
+    assert!(
+        pull.evidence.contains(&format!("image: {}", fixture::MISSING_IMAGE)),
+        "{:?}",
+        pull.evidence
+    );
 
     let pending = find(&findings, "unschedulable", fixture::PENDING_POD);
-    assert!(pending.evidence[0].starts_with("PodScheduled=False (Unschedulable): "), "{:?}", pending.evidence);
+    assert!(
+        pending.evidence[0].starts_with("PodScheduled=False (Unschedulable): "),
+        "{:?}",
+        pending.evidence
+    );
 
     let probe = find(&findings, "probe-failing", fixture::UNREADY_POD);
-    assert!(probe.evidence.iter().any(|e| e.contains("Readiness probe failed") && e.contains("(42x)")), "{:?}", probe.evidence);
+    assert!(
+        probe.evidence.iter().any(|e| e.contains("Readiness probe failed") && e.contains("(42x)")),
+        "{:?}",
+        probe.evidence
+    );
 
     let degraded = find(&findings, "workload-unavailable", fixture::DEGRADED_DEPLOYMENT);
     assert!(degraded.evidence[0].starts_with("ready "), "{:?}", degraded.evidence);
@@ -60,7 +80,10 @@ async fn finds_every_fault_of_the_fixture_with_its_evidence() {
 async fn healthy_objects_have_no_finding() {
     let findings = shop_findings().await;
     for healthy in [fixture::HEALTHY_DEPLOYMENT, fixture::CHECKOUT_READY_POD, fixture::NODE_READY] {
-        assert!(findings.iter().all(|f| f.object.name != healthy), "unexpected finding on {healthy}: {findings:#?}");
+        assert!(
+            findings.iter().all(|f| f.object.name != healthy),
+            "unexpected finding on {healthy}: {findings:#?}"
+        );
     }
     assert!(findings.iter().all(|f| CODES.contains(&f.code)));
 }
@@ -85,10 +108,15 @@ async fn an_empty_cluster_has_no_finding() {
 async fn the_tool_reports_findings_and_uses_exactly_its_rules() {
     let server = FakeApiServer::with_fixture(Fixture::shop()).await;
     let recorder = Recorder::new();
-    let env = Arc::new(ToolEnv { kube: Some(server.client()), recorder: Some(recorder.clone()), ..ToolEnv::default() });
+    let env = Arc::new(ToolEnv {
+        kube: Some(server.client()),
+        recorder: Some(recorder.clone()),
+        ..ToolEnv::default()
+    });
     let registry = Registry::new(clu_core::tools::tools()).unwrap();
 
-    let output = registry.call(&env, "k8s_findings", json!({"namespace": "shop"})).await.result.unwrap();
+    let output =
+        registry.call(&env, "k8s_findings", json!({"namespace": "shop"})).await.result.unwrap();
     assert!(output["counts"]["critical"].as_u64().unwrap() >= 4, "{output}");
     assert_eq!(output["truncated"], false);
 

@@ -76,7 +76,12 @@ impl Tool for Probe {
     }
 }
 
-async fn call(registry: &Registry, env: ToolEnv, tool: &str, input: Value) -> clu_core::CallOutcome {
+async fn call(
+    registry: &Registry,
+    env: ToolEnv,
+    tool: &str,
+    input: Value,
+) -> clu_core::CallOutcome {
     registry.call(&Arc::new(env), tool, input).await
 }
 
@@ -87,7 +92,8 @@ fn probe_registry(probe: Probe) -> Registry {
 #[tokio::test]
 async fn an_undeclared_action_is_refused_before_anything_is_sent() {
     let stub = AwsJsonStub::start(|_, _| StubReply::Ok(json!({"logStreams": []}))).await;
-    let registry = probe_registry(Probe::new(&["logs:DescribeLogGroups"], Call::DescribeLogStreams));
+    let registry =
+        probe_registry(Probe::new(&["logs:DescribeLogGroups"], Call::DescribeLogStreams));
     let env = ToolEnv { aws: Some(stub.sdk_config().await), ..ToolEnv::default() };
 
     let outcome = call(&registry, env, "probe", json!({})).await;
@@ -107,7 +113,8 @@ async fn an_undeclared_action_is_refused_before_anything_is_sent() {
 #[tokio::test]
 async fn a_declared_action_goes_through_and_is_audited() {
     let stub = AwsJsonStub::start(|_, _| StubReply::Ok(json!({"logStreams": []}))).await;
-    let registry = probe_registry(Probe::new(&["logs:DescribeLogStreams"], Call::DescribeLogStreams));
+    let registry =
+        probe_registry(Probe::new(&["logs:DescribeLogStreams"], Call::DescribeLogStreams));
     let env = ToolEnv { aws: Some(stub.sdk_config().await), ..ToolEnv::default() };
 
     let outcome = call(&registry, env, "probe", json!({})).await;
@@ -122,7 +129,8 @@ async fn a_declared_action_goes_through_and_is_audited() {
 #[tokio::test]
 async fn secret_values_are_refused_even_when_declared() {
     let stub = AwsJsonStub::start(|_, _| StubReply::Ok(json!({"SecretString": "hunter2"}))).await;
-    let registry = probe_registry(Probe::new(&["secretsmanager:GetSecretValue"], Call::GetSecretValue));
+    let registry =
+        probe_registry(Probe::new(&["secretsmanager:GetSecretValue"], Call::GetSecretValue));
     let env = ToolEnv { aws: Some(stub.sdk_config().await), ..ToolEnv::default() };
 
     let outcome = call(&registry, env, "probe", json!({})).await;
@@ -142,7 +150,8 @@ async fn access_denied_names_the_action_and_the_declared_resource() {
     let registry = Registry::new(clu_core::tools::tools()).unwrap();
     let env = ToolEnv { aws: Some(stub.sdk_config().await), ..ToolEnv::default() };
 
-    let outcome = call(&registry, env, "logs_describe_log_streams", json!({"log_group": "app"})).await;
+    let outcome =
+        call(&registry, env, "logs_describe_log_streams", json!({"log_group": "app"})).await;
 
     let error = outcome.result.unwrap_err();
     assert_eq!(error.code(), "iam-access-denied");
@@ -172,13 +181,18 @@ async fn throttling_after_retries_is_its_own_code() {
 #[tokio::test]
 async fn a_missing_log_group_is_not_found() {
     let stub = AwsJsonStub::start(|_, _| {
-        StubReply::Error(400, "ResourceNotFoundException".into(), "The specified log group does not exist.".into())
+        StubReply::Error(
+            400,
+            "ResourceNotFoundException".into(),
+            "The specified log group does not exist.".into(),
+        )
     })
     .await;
     let registry = Registry::new(clu_core::tools::tools()).unwrap();
     let env = ToolEnv { aws: Some(stub.sdk_config().await), ..ToolEnv::default() };
 
-    let outcome = call(&registry, env, "logs_describe_log_streams", json!({"log_group": "gone"})).await;
+    let outcome =
+        call(&registry, env, "logs_describe_log_streams", json!({"log_group": "gone"})).await;
 
     assert_eq!(outcome.result.unwrap_err().code(), "not-found");
 }
@@ -205,7 +219,10 @@ async fn an_unknown_tool_suggests_a_close_name() {
     let outcome = call(&registry, ToolEnv::default(), "logs_insight_query", json!({})).await;
     let error = outcome.result.unwrap_err();
     assert!(matches!(error, ToolError::UnknownTool { .. }));
-    assert_eq!(error.to_string(), "no tool named `logs_insight_query`; did you mean `logs_insights_query`?");
+    assert_eq!(
+        error.to_string(),
+        "no tool named `logs_insight_query`; did you mean `logs_insights_query`?"
+    );
 }
 
 #[tokio::test]
@@ -223,7 +240,13 @@ async fn a_query_still_running_at_the_deadline_returns_partial_rows_with_a_note(
     let registry = Registry::new([Arc::new(tool) as Arc<dyn Tool>]).unwrap();
     let env = ToolEnv { aws: Some(stub.sdk_config().await), ..ToolEnv::default() };
 
-    let outcome = call(&registry, env, "logs_insights_query", json!({"log_groups": ["app"], "query": "fields @message"})).await;
+    let outcome = call(
+        &registry,
+        env,
+        "logs_insights_query",
+        json!({"log_groups": ["app"], "query": "fields @message"}),
+    )
+    .await;
 
     let output = outcome.result.unwrap();
     assert_eq!(output["status"], "running");
@@ -243,7 +266,13 @@ async fn a_failed_query_is_an_error_naming_its_status() {
     let registry = Registry::new(clu_core::tools::tools()).unwrap();
     let env = ToolEnv { aws: Some(stub.sdk_config().await), ..ToolEnv::default() };
 
-    let outcome = call(&registry, env, "logs_insights_query", json!({"log_groups": ["app"], "query": "fields @message"})).await;
+    let outcome = call(
+        &registry,
+        env,
+        "logs_insights_query",
+        json!({"log_groups": ["app"], "query": "fields @message"}),
+    )
+    .await;
 
     let error = outcome.result.unwrap_err();
     assert_eq!(error.to_string(), "tool `logs_insights_query` failed: query `q-2` ended as Failed");
@@ -255,7 +284,12 @@ async fn seed_logs(config: &aws_types::SdkConfig, group: &str) {
     logs.create_log_group().log_group_name(group).send().await.unwrap();
     logs.put_retention_policy().log_group_name(group).retention_in_days(7).send().await.unwrap();
     for stream in ["web-1", "web-2", "worker-1"] {
-        logs.create_log_stream().log_group_name(group).log_stream_name(stream).send().await.unwrap();
+        logs.create_log_stream()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .send()
+            .await
+            .unwrap();
     }
 }
 
@@ -294,12 +328,20 @@ async fn logs_tools_read_real_data_from_moto_and_use_exactly_what_they_declare()
         .await
         .result
         .unwrap();
-    let names: Vec<&str> =
-        prefixed["log_streams"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = prefixed["log_streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["web-1", "web-2"]);
 
     let query = registry
-        .call(&env, "logs_insights_query", json!({"log_groups": [group], "query": "fields @message", "since_minutes": 30}))
+        .call(
+            &env,
+            "logs_insights_query",
+            json!({"log_groups": [group], "query": "fields @message", "since_minutes": 30}),
+        )
         .await
         .result
         .unwrap();

@@ -74,14 +74,29 @@ mod rules {
 
     #[test]
     fn a_read_tool_may_not_declare_a_write_action() {
-        let found = problems("sneaky", Risk::Read, iam(&["eks:CreateAddon"], &["arn:{partition}:eks:{region}:{account}:cluster/*"]));
-        assert!(found.iter().any(|p| p.contains("is a read tool but declares `eks:CreateAddon`, a Write action")), "{found:?}");
+        let found = problems(
+            "sneaky",
+            Risk::Read,
+            iam(&["eks:CreateAddon"], &["arn:{partition}:eks:{region}:{account}:cluster/*"]),
+        );
+        assert!(
+            found.iter().any(
+                |p| p.contains("is a read tool but declares `eks:CreateAddon`, a Write action")
+            ),
+            "{found:?}"
+        );
     }
 
     #[test]
     fn a_scopable_action_on_star_needs_a_reason() {
         let found = problems("broad", Risk::Read, iam(&["logs:StartQuery"], &["*"]));
-        assert!(found.iter().any(|p| p.contains("can be scoped to resources; scope it or state a wildcard reason")), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|p| p
+                    .contains("can be scoped to resources; scope it or state a wildcard reason")),
+            "{found:?}"
+        );
 
         let mut justified = iam(&["logs:StartQuery"], &["*"]);
         justified.iam[0].wildcard_reason = Some("queries may name any log group".into());
@@ -90,8 +105,15 @@ mod rules {
 
     #[test]
     fn a_resource_that_fits_no_resource_type_is_named() {
-        let found = problems("wrong_arn", Risk::Read, iam(&["logs:StartQuery"], &["arn:{partition}:ec2:{region}:{account}:vpc/*"]));
-        assert!(found.iter().any(|p| p.contains("fits none of the action's resource types")), "{found:?}");
+        let found = problems(
+            "wrong_arn",
+            Risk::Read,
+            iam(&["logs:StartQuery"], &["arn:{partition}:ec2:{region}:{account}:vpc/*"]),
+        );
+        assert!(
+            found.iter().any(|p| p.contains("fits none of the action's resource types")),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -117,7 +139,10 @@ mod rules {
             "RBAC API group `*` is a wildcard",
             "RBAC verb `*` is not a single known verb",
         ] {
-            assert!(found.iter().any(|p| p.contains(expected)), "missing {expected:?} in {found:?}");
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "missing {expected:?} in {found:?}"
+            );
         }
     }
 

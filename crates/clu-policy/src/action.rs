@@ -21,7 +21,8 @@ impl Action {
     /// Parses `prefix:Name`, refusing wildcards, empty parts and characters IAM does not use.
     pub fn parse(text: &str) -> Result<Self> {
         let invalid = |reason| Error::InvalidAction { text: text.to_owned(), reason };
-        let (prefix, name) = text.split_once(':').ok_or_else(|| invalid("expected `service:Action`"))?;
+        let (prefix, name) =
+            text.split_once(':').ok_or_else(|| invalid("expected `service:Action`"))?;
         validate_prefix(prefix).map_err(invalid)?;
         if name.is_empty() {
             return Err(invalid("the action name is empty"));
@@ -139,10 +140,10 @@ impl ActionPattern {
         if text == "*" {
             return Ok(Self { text: text.to_owned() });
         }
-        let (prefix, name) = text.split_once(':').ok_or_else(|| invalid("expected `service:Action`"))?;
-        let prefix_ok = prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'*' | b'?'));
+        let (prefix, name) =
+            text.split_once(':').ok_or_else(|| invalid("expected `service:Action`"))?;
+        let prefix_ok =
+            prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'*' | b'?'));
         if prefix.is_empty() || !prefix_ok {
             return Err(invalid("a service prefix has only letters, digits, `-` and wildcards"));
         }

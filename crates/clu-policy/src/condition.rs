@@ -26,7 +26,8 @@ impl Conditions {
         I: IntoIterator<Item = V>,
         V: Into<String>,
     {
-        let slot = self.0.entry(operator.to_owned()).or_default().entry(key.to_owned()).or_default();
+        let slot =
+            self.0.entry(operator.to_owned()).or_default().entry(key.to_owned()).or_default();
         slot.extend(values.into_iter().map(Into::into));
         slot.sort();
         slot.dedup();
@@ -51,7 +52,8 @@ impl Conditions {
     /// Every (operator, key, values) triple, sorted.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &[String])> {
         self.0.iter().flat_map(|(operator, keys)| {
-            keys.iter().map(move |(key, values)| (operator.as_str(), key.as_str(), values.as_slice()))
+            keys.iter()
+                .map(move |(key, values)| (operator.as_str(), key.as_str(), values.as_slice()))
         })
     }
 
@@ -179,7 +181,11 @@ mod tests {
 
     #[test]
     fn refuses_empty_and_nested_values() {
-        for text in [r#"{"StringEquals": {}}"#, r#"{"StringEquals": {"a:b": []}}"#, r#"{"StringEquals": {"a:b": {"x": 1}}}"#] {
+        for text in [
+            r#"{"StringEquals": {}}"#,
+            r#"{"StringEquals": {"a:b": []}}"#,
+            r#"{"StringEquals": {"a:b": {"x": 1}}}"#,
+        ] {
             assert!(serde_json::from_str::<Conditions>(text).is_err(), "{text}");
         }
     }

@@ -6,8 +6,16 @@
 use std::path::Path;
 
 /// Paths whose use would mean IO or a runtime.
-const FORBIDDEN: [&str; 8] =
-    ["std::fs", "std::net", "std::process", "std::env", "tokio", "aws_sdk", "aws_config", "reqwest"];
+const FORBIDDEN: [&str; 8] = [
+    "std::fs",
+    "std::net",
+    "std::process",
+    "std::env",
+    "tokio",
+    "aws_sdk",
+    "aws_config",
+    "reqwest",
+];
 
 #[test]
 fn clu_policy_source_does_no_io() {

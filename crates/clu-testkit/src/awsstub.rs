@@ -49,7 +49,9 @@ pub struct AwsJsonStub {
 
 impl AwsJsonStub {
     /// Starts a stub on a free loopback port.
-    pub async fn start(handler: impl Fn(&str, &Value) -> StubReply + Send + Sync + 'static) -> Self {
+    pub async fn start(
+        handler: impl Fn(&str, &Value) -> StubReply + Send + Sync + 'static,
+    ) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let shared = Shared { handler: Arc::new(handler), requests: requests.clone() };
         let app = Router::new().fallback(answer).with_state(shared);
@@ -80,7 +82,11 @@ impl AwsJsonStub {
             .region(aws_types::region::Region::new("eu-west-1"))
             .endpoint_url(self.url())
             .credentials_provider(aws_credential_types::Credentials::new(
-                "testing", "testing", None, None, "clu-testkit",
+                "testing",
+                "testing",
+                None,
+                None,
+                "clu-testkit",
             ))
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
             .load()

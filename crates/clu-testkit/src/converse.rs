@@ -122,7 +122,11 @@ impl ConverseStub {
             .region(aws_types::region::Region::new("eu-west-1"))
             .endpoint_url(self.url())
             .credentials_provider(aws_credential_types::Credentials::new(
-                "testing", "testing", None, None, "clu-testkit",
+                "testing",
+                "testing",
+                None,
+                None,
+                "clu-testkit",
             ))
             .load()
             .await
@@ -131,11 +135,11 @@ impl ConverseStub {
 
 fn next_turn(shared: &Shared, model_id: String, stream: bool, body: &Bytes) -> Turn {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    shared
-        .requests
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(ConverseRequest { model_id, stream, body });
+    shared.requests.lock().unwrap_or_else(PoisonError::into_inner).push(ConverseRequest {
+        model_id,
+        stream,
+        body,
+    });
     shared.script.lock().unwrap_or_else(PoisonError::into_inner).pop_front().unwrap_or_else(|| {
         Turn::Error(500, "InternalServerException".into(), "the stub's script is exhausted".into())
     })
@@ -144,19 +148,29 @@ fn next_turn(shared: &Shared, model_id: String, stream: bool, body: &Bytes) -> T
 fn error_response(status: u16, kind: &str, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let body = json!({ "message": message }).to_string();
-    (status, [("content-type", "application/json"), ("x-amzn-errortype", kind)], body).into_response()
+    (status, [("content-type", "application/json"), ("x-amzn-errortype", kind)], body)
+        .into_response()
 }
 
-async fn converse(State(shared): State<Shared>, Path(model_id): Path<String>, body: Bytes) -> Response {
+async fn converse(
+    State(shared): State<Shared>,
+    Path(model_id): Path<String>,
+    body: Bytes,
+) -> Response {
     match next_turn(&shared, model_id, false, &body) {
         Turn::Reply(reply) => {
-            (StatusCode::OK, [("content-type", "application/json")], reply.to_string()).into_response()
+            (StatusCode::OK, [("content-type", "application/json")], reply.to_string())
+                .into_response()
         }
         Turn::Error(status, kind, message) => error_response(status, &kind, &message),
     }
 }
 
-async fn converse_stream(State(shared): State<Shared>, Path(model_id): Path<String>, body: Bytes) -> Response {
+async fn converse_stream(
+    State(shared): State<Shared>,
+    Path(model_id): Path<String>,
+    body: Bytes,
+) -> Response {
     match next_turn(&shared, model_id, true, &body) {
         Turn::Reply(reply) => {
             let mut frames = Vec::new();
@@ -164,12 +178,21 @@ async fn converse_stream(State(shared): State<Shared>, Path(model_id): Path<Stri
                 let message = Message::new(payload.to_string().into_bytes())
                     .add_header(Header::new(":message-type", HeaderValue::String("event".into())))
                     .add_header(Header::new(":event-type", HeaderValue::String(event.into())))
-                    .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())));
-                if let Err(error) = aws_smithy_eventstream::frame::write_message_to(&message, &mut frames) {
+                    .add_header(Header::new(
+                        ":content-type",
+                        HeaderValue::String("application/json".into()),
+                    ));
+                if let Err(error) =
+                    aws_smithy_eventstream::frame::write_message_to(&message, &mut frames)
+                {
                     return error_response(500, "InternalServerException", &error.to_string());
                 }
             }
-            (StatusCode::OK, [("content-type", "application/vnd.amazon.eventstream")], Body::from(frames))
+            (
+                StatusCode::OK,
+                [("content-type", "application/vnd.amazon.eventstream")],
+                Body::from(frames),
+            )
                 .into_response()
         }
         Turn::Error(status, kind, message) => error_response(status, &kind, &message),
@@ -186,7 +209,10 @@ pub fn stream_events(reply: &Value) -> Vec<(&'static str, Value)> {
         if let Some(text) = block["text"].as_str() {
             let middle = text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i);
             for part in [&text[..middle], &text[middle..]] {
-                events.push(("contentBlockDelta", json!({"contentBlockIndex": index, "delta": {"text": part}})));
+                events.push((
+                    "contentBlockDelta",
+                    json!({"contentBlockIndex": index, "delta": {"text": part}}),
+                ));
             }
         } else if let Some(tool) = block.get("toolUse") {
             events.push((

@@ -8,6 +8,6 @@
 
 pub mod apiserver;
 pub mod awsstub;
-pub mod converse;
 pub mod cborstub;
+pub mod converse;
 pub mod moto;

@@ -142,7 +142,9 @@ impl AllowedModels {
             let valid = family.split_once('.').is_some_and(|(provider, rest)| {
                 !provider.is_empty()
                     && !rest.is_empty()
-                    && provider.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && provider
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                     && family.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b'"')
             });
             if !valid {
@@ -239,12 +241,19 @@ mod tests {
         let error = allowed.check("amazon.titan-text-express-v1").unwrap_err();
         assert_eq!(error.code(), "model-not-allowed");
         assert!(error.to_string().starts_with("model `amazon.titan-text-express-v1` is outside"));
-        for id in ["meta.llama2-13b-chat-v1", "us.meta.llama3-2-90b-instruct-v1:0", "cohere.command-r-v1:0"] {
+        for id in [
+            "meta.llama2-13b-chat-v1",
+            "us.meta.llama3-2-90b-instruct-v1:0",
+            "cohere.command-r-v1:0",
+        ] {
             assert!(allowed.check(id).is_err(), "{id}");
         }
         assert_eq!(allowed.check("").unwrap_err(), ModelError::Empty);
         assert_eq!(allowed.check("claude").unwrap_err().code(), "model-invalid");
-        assert_eq!(allowed.check("arn:aws:bedrock:eu-west-1:1:custom-model/x").unwrap_err().code(), "model-invalid");
+        assert_eq!(
+            allowed.check("arn:aws:bedrock:eu-west-1:1:custom-model/x").unwrap_err().code(),
+            "model-invalid"
+        );
     }
 
     #[test]
@@ -253,7 +262,9 @@ mod tests {
         assert_eq!(model.profile_prefix.as_deref(), Some("apac"));
         assert_eq!(model.foundation_model, "anthropic.claude-3-5-sonnet-20240620-v1:0");
         assert!(model.supports_prompt_caching());
-        assert!(!ModelId::parse("mistral.mistral-large-2407-v1:0").unwrap().supports_prompt_caching());
+        assert!(
+            !ModelId::parse("mistral.mistral-large-2407-v1:0").unwrap().supports_prompt_caching()
+        );
     }
 
     #[test]

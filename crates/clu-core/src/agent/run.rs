@@ -7,9 +7,9 @@ use std::time::Instant;
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, ContentBlock, ContentBlockDelta, ContentBlockStart,
     ConversationRole, ConverseOutput, ConverseStreamOutput, GuardrailConfiguration,
-    GuardrailStreamConfiguration, InferenceConfiguration, Message, StopReason,
-    SystemContentBlock, Tool as BedrockTool, ToolConfiguration, ToolInputSchema,
-    ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
+    GuardrailStreamConfiguration, InferenceConfiguration, Message, StopReason, SystemContentBlock,
+    Tool as BedrockTool, ToolConfiguration, ToolInputSchema, ToolResultBlock,
+    ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
@@ -77,8 +77,7 @@ impl AgentLoop {
         if env.aws.is_none() {
             return Err(AgentError::NoAws);
         }
-        let offered =
-            registry.offered_to_model().map(|tool| tool.spec().name.to_owned()).collect();
+        let offered = registry.offered_to_model().map(|tool| tool.spec().name.to_owned()).collect();
         Ok(Self { registry, env, model, settings, limits, offered })
     }
 
@@ -118,7 +117,8 @@ impl AgentLoop {
         let client = match self.client() {
             Ok(client) => client,
             Err(error) => {
-                report.outcome = Outcome::ModelError { code: error.code().into(), message: error.to_string() };
+                report.outcome =
+                    Outcome::ModelError { code: error.code().into(), message: error.to_string() };
                 emit(error_event(&report.outcome));
                 return report;
             }
@@ -141,17 +141,21 @@ impl AgentLoop {
             };
             report.steps += 1;
 
-            let turn = match tokio::time::timeout(remaining, self.model_turn(&client, &messages, events)).await {
-                Err(_) => {
-                    report.outcome = Outcome::WallTime { limit_secs: self.limits.wall_time.as_secs() };
-                    break;
-                }
-                Ok(Err(outcome)) => {
-                    report.outcome = outcome;
-                    break;
-                }
-                Ok(Ok(turn)) => turn,
-            };
+            let turn =
+                match tokio::time::timeout(remaining, self.model_turn(&client, &messages, events))
+                    .await
+                {
+                    Err(_) => {
+                        report.outcome =
+                            Outcome::WallTime { limit_secs: self.limits.wall_time.as_secs() };
+                        break;
+                    }
+                    Ok(Err(outcome)) => {
+                        report.outcome = outcome;
+                        break;
+                    }
+                    Ok(Ok(turn)) => turn,
+                };
             if let Some(usage) = &turn.usage {
                 report.usage.add(usage);
                 emit(AgentEvent::Usage(report.usage));
@@ -178,7 +182,13 @@ impl AgentLoop {
                     let (results, records) =
                         self.run_tools(report.steps, tool_uses, &mut seen_calls, events).await;
                     report.tool_calls.extend(records);
-                    messages.push(Message::builder().role(ConversationRole::User).set_content(Some(results)).build().unwrap_or_else(|_| user_text("")));
+                    messages.push(
+                        Message::builder()
+                            .role(ConversationRole::User)
+                            .set_content(Some(results))
+                            .build()
+                            .unwrap_or_else(|_| user_text("")),
+                    );
                 }
                 other => {
                     report.outcome = Outcome::Stopped { reason: other.as_str().to_owned() };
@@ -197,12 +207,17 @@ impl AgentLoop {
     fn client(&self) -> crate::Result<aws_sdk_bedrockruntime::Client> {
         let spec = self.registry.get(MODEL_TOOL).map(|tool| tool.spec().clone());
         let permissions = spec.map(|s| s.permissions).unwrap_or_default();
-        let invocation = Arc::new(Invocation::new(MODEL_TOOL, permissions, self.env.recorder.clone()));
+        let invocation =
+            Arc::new(Invocation::new(MODEL_TOOL, permissions, self.env.recorder.clone()));
         let context = ToolContext { env: self.env.clone(), invocation };
         let retry = RetryConfig::standard()
             .with_max_attempts(self.limits.model_attempts.max(1))
             .with_initial_backoff(self.limits.model_retry_backoff);
-        crate::aws_client!(context, aws_sdk_bedrockruntime, |builder: aws_sdk_bedrockruntime::config::Builder| builder.retry_config(retry))
+        crate::aws_client!(
+            context,
+            aws_sdk_bedrockruntime,
+            |builder: aws_sdk_bedrockruntime::config::Builder| builder.retry_config(retry)
+        )
     }
 
     fn system(&self) -> Vec<SystemContentBlock> {
@@ -325,7 +340,11 @@ impl AgentLoop {
                     if let Some(ContentBlockStart::ToolUse(tool)) = start.start {
                         blocks.insert(
                             start.content_block_index,
-                            Partial::Tool { id: tool.tool_use_id, name: tool.name, input: String::new() },
+                            Partial::Tool {
+                                id: tool.tool_use_id,
+                                name: tool.name,
+                                input: String::new(),
+                            },
                         );
                     }
                 }
@@ -334,7 +353,10 @@ impl AgentLoop {
                     match delta.delta {
                         Some(ContentBlockDelta::Text(text)) => {
                             let _ = events.send(AgentEvent::TextDelta { text: text.clone() });
-                            match blocks.entry(index).or_insert_with(|| Partial::Text(String::new())) {
+                            match blocks
+                                .entry(index)
+                                .or_insert_with(|| Partial::Text(String::new()))
+                            {
                                 Partial::Text(buffer) => buffer.push_str(&text),
                                 Partial::Tool { .. } => {}
                             }
@@ -361,7 +383,10 @@ impl AgentLoop {
             .role(ConversationRole::Assistant)
             .set_content(Some(content))
             .build()
-            .map_err(|e| Outcome::ModelError { code: "bedrock-error".into(), message: e.to_string() })?;
+            .map_err(|e| Outcome::ModelError {
+                code: "bedrock-error".into(),
+                message: e.to_string(),
+            })?;
         let stop_reason = stop_reason.ok_or_else(|| Outcome::ModelError {
             code: "bedrock-error".into(),
             message: "the ConverseStream response ended without a stop reason".into(),
@@ -370,7 +395,8 @@ impl AgentLoop {
     }
 
     fn model_context(&self) -> ToolContext {
-        let permissions = self.registry.get(MODEL_TOOL).map(|t| t.spec().permissions.clone()).unwrap_or_default();
+        let permissions =
+            self.registry.get(MODEL_TOOL).map(|t| t.spec().permissions.clone()).unwrap_or_default();
         ToolContext {
             env: self.env.clone(),
             invocation: Arc::new(Invocation::new(MODEL_TOOL, permissions, None)),
@@ -397,9 +423,17 @@ impl AgentLoop {
                 let id = tool_use.tool_use_id;
                 let tool = tool_use.name;
                 let input = to_json(&tool_use.input);
-                if !self.offered.iter().any(|name| *name == tool) {
-                    let suggestion = self.offered.iter().find(|n| n.contains(tool.as_str()) || tool.contains(n.as_str())).cloned();
-                    return Planned::Refuse { id, tool: tool.clone(), error: ToolError::UnknownTool { name: tool, suggestion } };
+                if !self.offered.contains(&tool) {
+                    let suggestion = self
+                        .offered
+                        .iter()
+                        .find(|n| n.contains(tool.as_str()) || tool.contains(n.as_str()))
+                        .cloned();
+                    return Planned::Refuse {
+                        id,
+                        tool: tool.clone(),
+                        error: ToolError::UnknownTool { name: tool, suggestion },
+                    };
                 }
                 if !seen.insert((tool.clone(), input_digest(&input))) {
                     let error = ToolError::invalid_input(
@@ -413,37 +447,49 @@ impl AgentLoop {
             })
             .collect();
 
-        let outcomes: Vec<(String, String, crate::Result<Value>, ToolCallRecord)> = futures::stream::iter(planned)
-            .map(|planned| async move {
-                match planned {
-                    Planned::Refuse { id, tool, error } => {
-                        let record = ToolCallRecord { step, tool: tool.clone(), input_digest: String::new(), outcome: error.code().into(), duration_ms: 0 };
-                        (id, tool, Err(error), record)
+        let outcomes: Vec<(String, String, crate::Result<Value>, ToolCallRecord)> =
+            futures::stream::iter(planned)
+                .map(|planned| async move {
+                    match planned {
+                        Planned::Refuse { id, tool, error } => {
+                            let record = ToolCallRecord {
+                                step,
+                                tool: tool.clone(),
+                                input_digest: String::new(),
+                                outcome: error.code().into(),
+                                duration_ms: 0,
+                            };
+                            (id, tool, Err(error), record)
+                        }
+                        Planned::Run { id, tool, input } => {
+                            let _ = events.send(AgentEvent::ToolStarted {
+                                id: id.clone(),
+                                tool: tool.clone(),
+                                input: input.clone(),
+                            });
+                            let outcome = self.registry.call(&self.env, &tool, input).await;
+                            let record = ToolCallRecord {
+                                step,
+                                tool: tool.clone(),
+                                input_digest: outcome.audit.input_digest.clone(),
+                                outcome: outcome.audit.outcome.clone(),
+                                duration_ms: outcome.audit.duration_ms,
+                            };
+                            (id, tool, outcome.result, record)
+                        }
                     }
-                    Planned::Run { id, tool, input } => {
-                        let _ = events.send(AgentEvent::ToolStarted { id: id.clone(), tool: tool.clone(), input: input.clone() });
-                        let outcome = self.registry.call(&self.env, &tool, input).await;
-                        let record = ToolCallRecord {
-                            step,
-                            tool: tool.clone(),
-                            input_digest: outcome.audit.input_digest.clone(),
-                            outcome: outcome.audit.outcome.clone(),
-                            duration_ms: outcome.audit.duration_ms,
-                        };
-                        (id, tool, outcome.result, record)
-                    }
-                }
-            })
-            .buffered(self.limits.tool_concurrency.max(1))
-            .collect()
-            .await;
+                })
+                .buffered(self.limits.tool_concurrency.max(1))
+                .collect()
+                .await;
 
         let mut blocks = Vec::with_capacity(outcomes.len());
         let mut records = Vec::with_capacity(outcomes.len());
         for (id, tool, result, record) in outcomes {
             let (text, failed, truncated) = match &result {
                 Ok(value) => {
-                    let (text, truncated) = fit_to_budget(value.to_string(), self.limits.tool_output_bytes);
+                    let (text, truncated) =
+                        fit_to_budget(value.to_string(), self.limits.tool_output_bytes);
                     (text, false, truncated)
                 }
                 Err(error) => (format!("error [{}]: {error}", error.code()), true, false),
@@ -455,7 +501,8 @@ impl AgentLoop {
                 duration_ms: record.duration_ms,
                 truncated,
             });
-            let status = (failed && self.model.supports_tool_result_status()).then_some(ToolResultStatus::Error);
+            let status = (failed && self.model.supports_tool_result_status())
+                .then_some(ToolResultStatus::Error);
             let block = ToolResultBlock::builder()
                 .tool_use_id(id)
                 .content(ToolResultContentBlock::Text(text))
@@ -493,7 +540,10 @@ impl Partial {
                     .input(to_document(&value))
                     .build()
                     .map(ContentBlock::ToolUse)
-                    .map_err(|e| Outcome::ModelError { code: "bedrock-error".into(), message: e.to_string() })
+                    .map_err(|e| Outcome::ModelError {
+                        code: "bedrock-error".into(),
+                        message: e.to_string(),
+                    })
             }
         }
     }
@@ -567,7 +617,9 @@ fn error_event(outcome: &Outcome) -> AgentEvent {
     let message = match outcome {
         Outcome::MaxSteps { limit } => format!("stopped after {limit} model turns"),
         Outcome::WallTime { limit_secs } => format!("stopped after {limit_secs}s of wall time"),
-        Outcome::TokenBudget { limit } => format!("stopped: the budget of {limit} tokens is used up"),
+        Outcome::TokenBudget { limit } => {
+            format!("stopped: the budget of {limit} tokens is used up")
+        }
         Outcome::Throttled { message } => format!("Bedrock kept throttling: {message}"),
         Outcome::Stopped { reason } => format!("the model stopped: {reason}"),
         Outcome::ModelError { message, .. } => message.clone(),

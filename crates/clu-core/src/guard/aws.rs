@@ -50,23 +50,28 @@ impl AwsGuard {
     /// Decides on one operation: the actions it needs, or why it may not run.
     fn authorize(&self, service: &str, operation: &str) -> Result<Vec<Action>, Refusal> {
         let tool = self.invocation.tool;
-        let actions = clu_policy::sdk::actions_for(service, operation).map_err(|_| {
-            Refusal::Unmapped {
+        let actions =
+            clu_policy::sdk::actions_for(service, operation).map_err(|_| Refusal::Unmapped {
                 tool: tool.to_owned(),
                 service: service.to_owned(),
                 operation: operation.to_owned(),
-            }
-        })?;
+            })?;
         for action in &actions {
             self.invocation.record(Use::Iam(action.clone()));
-            if ALWAYS_REFUSED_ACTIONS.iter().any(|refused| action.as_str().eq_ignore_ascii_case(refused)) {
+            if ALWAYS_REFUSED_ACTIONS
+                .iter()
+                .any(|refused| action.as_str().eq_ignore_ascii_case(refused))
+            {
                 return Err(Refusal::Forbidden {
                     tool: tool.to_owned(),
                     what: format!("call `{action}`: secret values are never read"),
                 });
             }
             if !self.invocation.declared_actions.contains(action) {
-                return Err(Refusal::UndeclaredAction { tool: tool.to_owned(), action: action.clone() });
+                return Err(Refusal::UndeclaredAction {
+                    tool: tool.to_owned(),
+                    action: action.clone(),
+                });
             }
         }
         Ok(actions)
@@ -143,7 +148,9 @@ const THROTTLING_CODES: [&str; 8] = [
 
 /// Whether an AWS error code names a missing resource.
 fn is_not_found(code: &str) -> bool {
-    code.contains("NotFound") || code.starts_with("NoSuch") || code == "InvalidParameterValue.NotFound"
+    code.contains("NotFound")
+        || code.starts_with("NoSuch")
+        || code == "InvalidParameterValue.NotFound"
 }
 
 pub(crate) fn map_sdk_error<E>(context: &ToolContext, error: SdkError<E>) -> ToolError

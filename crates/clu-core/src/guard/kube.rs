@@ -55,12 +55,17 @@ pub enum Classified {
 pub fn classify(method: &Method, uri: &http::Uri) -> Option<Classified> {
     let path = uri.path();
     let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
-    let watch = uri
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let watch =
+        uri.query().is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
 
     let (group, version, rest) = match parts.as_slice() {
-        ["version"] | ["openapi", ..] | ["api"] | ["apis"] | ["api", _] | ["apis", _] | ["apis", _, _] => {
+        ["version"]
+        | ["openapi", ..]
+        | ["api"]
+        | ["apis"]
+        | ["api", _]
+        | ["apis", _]
+        | ["apis", _, _] => {
             return (*method == Method::GET).then_some(Classified::Discovery);
         }
         ["api", version, rest @ ..] => ("", *version, rest),
@@ -142,7 +147,10 @@ impl KubeGuard {
             resource: request.resource.clone(),
         });
         if ALWAYS_REFUSED_RESOURCES.contains(&(request.group.as_str(), base_resource)) {
-            return Err(Refusal::Forbidden { tool, what: format!("{} {base_resource}", request.verb) });
+            return Err(Refusal::Forbidden {
+                tool,
+                what: format!("{} {base_resource}", request.verb),
+            });
         }
         let covered = self.invocation.permissions.rbac.iter().any(|rule| {
             rule.covers(&request.verb, &request.group, &request.resource, request.name.as_deref())
@@ -233,11 +241,18 @@ mod tests {
     #[test]
     fn classifies_like_the_api_server() {
         let r = request(Method::GET, "/api/v1/namespaces/shop/pods/web-1/log?container=app");
-        assert_eq!((r.verb.as_str(), r.group.as_str(), r.resource.as_str()), ("get", "", "pods/log"));
+        assert_eq!(
+            (r.verb.as_str(), r.group.as_str(), r.resource.as_str()),
+            ("get", "", "pods/log")
+        );
         assert_eq!((r.namespace.as_deref(), r.name.as_deref()), (Some("shop"), Some("web-1")));
 
-        let r = request(Method::GET, "/apis/apps/v1/namespaces/shop/deployments?labelSelector=a%3Db");
-        assert_eq!((r.verb.as_str(), r.group.as_str(), r.resource.as_str()), ("list", "apps", "deployments"));
+        let r =
+            request(Method::GET, "/apis/apps/v1/namespaces/shop/deployments?labelSelector=a%3Db");
+        assert_eq!(
+            (r.verb.as_str(), r.group.as_str(), r.resource.as_str()),
+            ("list", "apps", "deployments")
+        );
 
         let r = request(Method::GET, "/api/v1/pods?watch=true");
         assert_eq!((r.verb.as_str(), r.namespace), ("watch", None));
@@ -246,7 +261,10 @@ mod tests {
         assert_eq!((r.verb.as_str(), r.resource.as_str()), ("patch", "deployments/scale"));
 
         let r = request(Method::GET, "/api/v1/namespaces/shop");
-        assert_eq!((r.verb.as_str(), r.resource.as_str(), r.name.as_deref()), ("get", "namespaces", Some("shop")));
+        assert_eq!(
+            (r.verb.as_str(), r.resource.as_str(), r.name.as_deref()),
+            ("get", "namespaces", Some("shop"))
+        );
 
         let r = request(Method::PUT, "/api/v1/namespaces/shop/finalize");
         assert_eq!((r.verb.as_str(), r.resource.as_str()), ("update", "namespaces/finalize"));
@@ -260,8 +278,14 @@ mod tests {
 
     #[test]
     fn discovery_is_not_a_resource_request() {
-        for path in ["/api", "/apis", "/api/v1", "/apis/apps", "/apis/apps/v1", "/version", "/openapi/v2"] {
-            assert_eq!(classify(&Method::GET, &path.parse().unwrap()), Some(Classified::Discovery), "{path}");
+        for path in
+            ["/api", "/apis", "/api/v1", "/apis/apps", "/apis/apps/v1", "/version", "/openapi/v2"]
+        {
+            assert_eq!(
+                classify(&Method::GET, &path.parse().unwrap()),
+                Some(Classified::Discovery),
+                "{path}"
+            );
         }
         assert_eq!(classify(&Method::POST, &"/apis".parse().unwrap()), None);
         assert_eq!(classify(&Method::GET, &"/metrics/x".parse().unwrap()), None);

@@ -197,7 +197,9 @@ impl Refusal {
     pub(crate) fn into_tool_error(self) -> crate::ToolError {
         use crate::ToolError;
         match self {
-            Refusal::UndeclaredAction { tool, action } => ToolError::UndeclaredAction { tool, action },
+            Refusal::UndeclaredAction { tool, action } => {
+                ToolError::UndeclaredAction { tool, action }
+            }
             Refusal::UndeclaredKubeRequest { tool, request } => {
                 ToolError::UndeclaredKubeRequest { tool, request }
             }

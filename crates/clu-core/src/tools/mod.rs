@@ -3,8 +3,8 @@
 pub mod findings;
 pub mod k8s;
 pub mod logs;
-pub mod model;
 pub mod metrics;
+pub mod model;
 
 use std::sync::Arc;
 

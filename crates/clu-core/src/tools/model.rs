@@ -67,7 +67,10 @@ impl Tool for InvokeModel {
     async fn invoke(&self, context: &ToolContext, input: Value) -> Result<Value> {
         let input: InvokeModelInput = context.parse_input(input)?;
         let Some(id) = input.model_id.or_else(|| self.default_model.clone()) else {
-            return Err(ToolError::invalid_input(context.tool(), "`model_id` is required: no model is configured"));
+            return Err(ToolError::invalid_input(
+                context.tool(),
+                "`model_id` is required: no model is configured",
+            ));
         };
         let model = self
             .allowed

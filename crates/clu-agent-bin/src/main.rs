@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use clu_core::agent::{AgentEvent, AgentLoop};
 use clu_core::derive::tier_policy;
-use clu_core::{Registry, Tier, ToolEnv};
+use clu_core::{Tier, ToolEnv};
 use clu_policy::{ArnContext, Catalog, PolicyDocument};
 use serde::Serialize;
 
@@ -285,7 +285,7 @@ fn render_event(format: Format, event: &AgentEvent) {
 /// the pod's service account; a part that cannot be had is left out, and tools that need it
 /// say so.
 async fn environment(config: &AgentConfig, region: Option<&str>) -> ToolEnv {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::v2026_01_12());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::v2026_11_10());
     if let Some(region) = region.map(str::to_owned).or_else(|| config.region.clone()) {
         loader = loader.region(aws_config::Region::new(region));
     }

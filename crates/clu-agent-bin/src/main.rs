@@ -285,7 +285,7 @@ fn render_event(format: Format, event: &AgentEvent) {
 /// the pod's service account; a part that cannot be had is left out, and tools that need it
 /// say so.
 async fn environment(config: &AgentConfig, region: Option<&str>) -> ToolEnv {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::v2026_11_10());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::v2026_11_17());
     if let Some(region) = region.map(str::to_owned).or_else(|| config.region.clone()) {
         loader = loader.region(aws_config::Region::new(region));
     }

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use crate::error::{Result, ToolError};
 use crate::guard::{CallLog, Invocation};
+use crate::redact::Redactor;
 use crate::tool::{Tier, Tool, ToolContext, ToolEnv};
 
 /// Why a registry could not be built.
@@ -39,6 +40,7 @@ struct Entry {
 #[derive(Default)]
 pub struct Registry {
     entries: BTreeMap<&'static str, Entry>,
+    redactor: Redactor,
 }
 
 impl std::fmt::Debug for Registry {
@@ -142,25 +144,31 @@ impl Registry {
     }
 
     /// Runs one tool call: validates the input, builds the guarded context, invokes the tool
-    /// inside a span, and emits the audit event. The outcome is never a panic.
+    /// inside a span, redacts the secrets of a successful result, and emits the audit event.
+    /// The outcome is never a panic.
     pub async fn call(&self, env: &Arc<ToolEnv>, name: &str, input: Value) -> CallOutcome {
         let started = Instant::now();
         let digest = input_digest(&input);
         let Ok(entry) = self.entry(name) else {
             let error = self.entry(name).err().unwrap_or_else(|| ToolError::failed(name, "unknown tool"));
-            return CallOutcome::finish(name, None, digest, started, CallLog::default(), Err(error));
+            return CallOutcome::finish(name, None, digest, started, CallLog::default(), Err(error), 0);
         };
         let spec = entry.tool.spec();
         if let Err(error) = self.validate(name, &input) {
-            return CallOutcome::finish(spec.name, Some(spec.tier), digest, started, CallLog::default(), Err(error));
+            return CallOutcome::finish(spec.name, Some(spec.tier), digest, started, CallLog::default(), Err(error), 0);
         }
 
         let invocation =
             Arc::new(Invocation::new(spec.name, spec.permissions.clone(), env.recorder.clone()));
         let context = ToolContext { env: env.clone(), invocation: invocation.clone() };
         let span = tracing::info_span!("tool", tool = spec.name, tier = %spec.tier, input = %digest);
-        let result = entry.tool.invoke(&context, input).instrument(span).await;
-        CallOutcome::finish(spec.name, Some(spec.tier), digest, started, invocation.take_log(), result)
+        let mut result = entry.tool.invoke(&context, input).instrument(span).await;
+        let redactions = match &mut result {
+            Ok(value) => self.redactor.redact_value(value).total(),
+            Err(_) => 0,
+        };
+        let log = invocation.take_log();
+        CallOutcome::finish(spec.name, Some(spec.tier), digest, started, log, result, redactions)
     }
 }
 
@@ -190,6 +198,8 @@ pub struct AuditRecord {
     pub refused: Vec<String>,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
+    /// How many secrets the redactor replaced in the result before the model saw it.
+    pub redactions: usize,
     /// `ok`, or the error code.
     pub outcome: String,
 }
@@ -205,6 +215,7 @@ impl CallOutcome {
         started: Instant,
         log: CallLog,
         result: Result<Value>,
+        redactions: usize,
     ) -> Self {
         let audit = AuditRecord {
             tool: tool.to_owned(),
@@ -214,6 +225,7 @@ impl CallOutcome {
             kube_requests: log.kube_requests.iter().map(ToString::to_string).collect(),
             refused: log.refused,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            redactions,
             outcome: match &result {
                 Ok(_) => "ok".to_owned(),
                 Err(error) => error.code().to_owned(),

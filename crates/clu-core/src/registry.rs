@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use crate::error::{Result, ToolError};
 use crate::guard::{CallLog, Invocation};
+use crate::redact::Redactor;
 use crate::tool::{Tier, Tool, ToolContext, ToolEnv};
 
 /// Why a registry could not be built.
@@ -39,6 +40,7 @@ struct Entry {
 #[derive(Default)]
 pub struct Registry {
     entries: BTreeMap<&'static str, Entry>,
+    redactor: Redactor,
 }
 
 impl std::fmt::Debug for Registry {
@@ -78,6 +80,12 @@ impl Registry {
             self.entries.insert(name, entry);
         }
         Ok(())
+    }
+
+    /// The redactor every result passes before it reaches the model; error messages that
+    /// cross to the model pass it too.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// The tools, sorted by name.
@@ -142,7 +150,8 @@ impl Registry {
     }
 
     /// Runs one tool call: validates the input, builds the guarded context, invokes the tool
-    /// inside a span, and emits the audit event. The outcome is never a panic.
+    /// inside a span, redacts the secrets of a successful result, and emits the audit event.
+    /// The outcome is never a panic.
     pub async fn call(&self, env: &Arc<ToolEnv>, name: &str, input: Value) -> CallOutcome {
         let started = Instant::now();
         let digest = input_digest(&input);
@@ -156,6 +165,7 @@ impl Registry {
                 started,
                 CallLog::default(),
                 Err(error),
+                0,
             );
         };
         let spec = entry.tool.spec();
@@ -167,6 +177,7 @@ impl Registry {
                 started,
                 CallLog::default(),
                 Err(error),
+                0,
             );
         }
 
@@ -175,15 +186,13 @@ impl Registry {
         let context = ToolContext { env: env.clone(), invocation: invocation.clone() };
         let span =
             tracing::info_span!("tool", tool = spec.name, tier = %spec.tier, input = %digest);
-        let result = entry.tool.invoke(&context, input).instrument(span).await;
-        CallOutcome::finish(
-            spec.name,
-            Some(spec.tier),
-            digest,
-            started,
-            invocation.take_log(),
-            result,
-        )
+        let mut result = entry.tool.invoke(&context, input).instrument(span).await;
+        let redactions = match &mut result {
+            Ok(value) => self.redactor.redact_value(value).total(),
+            Err(_) => 0,
+        };
+        let log = invocation.take_log();
+        CallOutcome::finish(spec.name, Some(spec.tier), digest, started, log, result, redactions)
     }
 }
 
@@ -213,6 +222,8 @@ pub struct AuditRecord {
     pub refused: Vec<String>,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
+    /// How many secrets the redactor replaced in the result before the model saw it.
+    pub redactions: usize,
     /// `ok`, or the error code.
     pub outcome: String,
 }
@@ -228,6 +239,7 @@ impl CallOutcome {
         started: Instant,
         log: CallLog,
         result: Result<Value>,
+        redactions: usize,
     ) -> Self {
         let audit = AuditRecord {
             tool: tool.to_owned(),
@@ -237,6 +249,7 @@ impl CallOutcome {
             kube_requests: log.kube_requests.iter().map(ToString::to_string).collect(),
             refused: log.refused,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            redactions,
             outcome: match &result {
                 Ok(_) => "ok".to_owned(),
                 Err(error) => error.code().to_owned(),

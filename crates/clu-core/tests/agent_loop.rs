@@ -52,6 +52,11 @@ impl Tool for FakeTool {
         let name = input["name"].as_str().unwrap_or_default().to_owned();
         match name.as_str() {
             "broken" => Err(ToolError::failed(context.tool(), "the pod status could not be read")),
+            "leaky" => Err(ToolError::failed(
+                context.tool(),
+                "cannot reach postgres://app:s3cretPassw0rd@db.shop:5432/orders",
+            )),
+            "secretive" => Ok(json!({"env": [{"name": "DB_PASSWORD", "value": "s3cretPassw0rd"}]})),
             "huge" => Ok(json!({"log": "x".repeat(10_000)})),
             _ => Ok(json!({"pod": name, "phase": "CrashLoopBackOff", "restarts": 7})),
         }
@@ -423,4 +428,25 @@ async fn the_model_check_tool_reaches_the_model() {
         .await;
     assert_eq!(refused.result.unwrap_err().code(), "invalid-input");
     assert_eq!(stub.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn secrets_in_results_and_errors_are_redacted_before_the_model_sees_them() {
+    let script = vec![
+        Turn::tool_calls(
+            None,
+            &[
+                ("t1", "pod_status", json!({"name": "leaky"})),
+                ("t2", "pod_status", json!({"name": "secretive"})),
+            ],
+        ),
+        Turn::answer("ok"),
+    ];
+    let run = run(script, converse_settings(), fast_limits(), None).await;
+
+    let results = last_tool_results(&run.stub);
+    let sent = format!("{results:?}");
+    assert!(!sent.contains("s3cretPassw0rd"), "{sent}");
+    assert!(results[0].0.contains("postgres://app:[redacted:"), "{}", results[0].0);
+    assert!(results[1].0.contains("[redacted:sensitive-value]"), "{}", results[1].0);
 }

@@ -492,7 +492,11 @@ impl AgentLoop {
                         fit_to_budget(value.to_string(), self.limits.tool_output_bytes);
                     (text, false, truncated)
                 }
-                Err(error) => (format!("error [{}]: {error}", error.code()), true, false),
+                // AWS and API-server messages can quote what they were given; redact them too.
+                Err(error) => {
+                    let text = format!("error [{}]: {error}", error.code());
+                    (self.registry.redactor().redact_text(&text).into_owned(), true, false)
+                }
             };
             let _ = events.send(AgentEvent::ToolFinished {
                 id: id.clone(),

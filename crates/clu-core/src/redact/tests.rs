@@ -633,23 +633,27 @@ fn arbitrary_input_never_panics_and_settles() {
         "[redacted:jwt]",
     ];
     let redactor = Redactor::new();
-    let mut random = Xorshift(0x5eed_cafe_f00d_d00d);
-    for _ in 0..20_000 {
-        let mut input = String::new();
-        for _ in 0..random.below(24) {
-            input.push_str(PIECES[random.below(PIECES.len())]);
-        }
-        let once = redactor.redact_text(&input).into_owned();
-        let twice = redactor.redact_text(&once);
-        assert_eq!(twice, once, "not idempotent on {input:?}");
+    // Several seeds: the rare soups where two rules disagree on a token's end need many tries.
+    for seed in [0x5eed_cafe_f00d_d00d_u64, 1, 0xdead_beef, 0x1234_5678_9abc, 42] {
+        let mut random = Xorshift(seed);
+        for _ in 0..20_000 {
+            let mut input = String::new();
+            for _ in 0..random.below(24) {
+                input.push_str(PIECES[random.below(PIECES.len())]);
+            }
+            let once = redactor.redact_text(&input).into_owned();
+            let twice = redactor.redact_text(&once);
+            assert_eq!(twice, once, "not idempotent on {input:?}");
 
-        let mut value = json!({"password": input.clone(), "list": [input.clone()], "pair": {"name": "TOKEN", "value": input}});
-        redactor.redact_value(&mut value);
-        let settled = redactor.redact_value(&mut value);
-        assert!(settled.is_empty(), "a second pass found {settled:?} in {value}");
+            let mut value = json!({"password": input.clone(), "list": [input.clone()], "pair": {"name": "TOKEN", "value": input}});
+            redactor.redact_value(&mut value);
+            let settled = redactor.redact_value(&mut value);
+            assert!(settled.is_empty(), "a second pass found {settled:?} in {value}");
+        }
     }
 
     // Raw bytes, made valid UTF-8 lossily, with no structure at all.
+    let mut random = Xorshift(0x5eed_cafe_f00d_d00d);
     for _ in 0..2_000 {
         let bytes: Vec<u8> = (0..random.below(256)).map(|_| random.next() as u8).collect();
         let text = String::from_utf8_lossy(&bytes);

@@ -82,14 +82,7 @@ pub(crate) fn compiled_tiers() -> Vec<Tier> {
 
 /// The registry of every tier the configuration enables, refusing a tier the binary lacks.
 pub(crate) fn registry(config: &AgentConfig) -> anyhow::Result<Registry> {
-    let options = CoreOptions {
-        allowed_models: config
-            .model
-            .as_ref()
-            .map(|m| m.allowed_families.clone())
-            .unwrap_or_default(),
-        model: config.model.as_ref().map(|m| m.id.clone()),
-    };
+    let options = core_options(config, true);
     #[cfg_attr(
         not(any(feature = "cloud", feature = "coreplus")),
         expect(unused_mut, reason = "only tiers compiled in extend the registry")
@@ -118,14 +111,7 @@ pub(crate) fn registry(config: &AgentConfig) -> anyhow::Result<Registry> {
 /// The registry of every tier the binary was built with, whatever the configuration enables:
 /// what `clu-agent policy` derives the documents from.
 pub(crate) fn compiled_registry(config: &AgentConfig) -> anyhow::Result<Registry> {
-    let options = CoreOptions {
-        allowed_models: config
-            .model
-            .as_ref()
-            .map(|m| m.allowed_families.clone())
-            .unwrap_or_default(),
-        model: None,
-    };
+    let options = core_options(config, false);
     #[cfg_attr(
         not(any(feature = "cloud", feature = "coreplus")),
         expect(unused_mut, reason = "only tiers compiled in extend the registry")
@@ -136,4 +122,14 @@ pub(crate) fn compiled_registry(config: &AgentConfig) -> anyhow::Result<Registry
     #[cfg(feature = "coreplus")]
     registry.merge(clu_coreplus::registry()?)?;
     Ok(registry)
+}
+
+/// The Core tools' options from the configuration; `with_model` also hands the configured
+/// model to the model check, which deriving documents does not need.
+fn core_options(config: &AgentConfig, with_model: bool) -> CoreOptions {
+    let model = config.model.as_ref();
+    CoreOptions {
+        allowed_models: model.map(|m| m.allowed_families.clone()).unwrap_or_default(),
+        model: model.filter(|_| with_model).map(|m| m.id.clone()),
+    }
 }

@@ -55,13 +55,7 @@ impl AwsJsonStub {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let shared = Shared { handler: Arc::new(handler), requests: requests.clone() };
         let app = Router::new().fallback(answer).with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("cannot bind a loopback port for the AWS stub: {e}"));
-        let address = listener.local_addr().unwrap_or_else(|e| panic!("no local address: {e}"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let address = crate::local::serve(app, "AWS stub").await;
         Self { address, requests }
     }
 
@@ -78,19 +72,7 @@ impl AwsJsonStub {
     /// An SDK configuration pointing at the stub, with one attempt per call so error tests
     /// do not wait on retries.
     pub async fn sdk_config(&self) -> aws_types::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_types::region::Region::new("eu-west-1"))
-            .endpoint_url(self.url())
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "clu-testkit",
-            ))
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-            .load()
-            .await
+        crate::local::sdk_config(self.url(), "eu-west-1", Some(1)).await
     }
 }
 

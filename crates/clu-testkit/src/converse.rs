@@ -91,13 +91,7 @@ impl ConverseStub {
             .route("/model/{model_id}/converse", post(converse))
             .route("/model/{model_id}/converse-stream", post(converse_stream))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("cannot bind a loopback port for the Converse stub: {e}"));
-        let address = listener.local_addr().unwrap_or_else(|e| panic!("no local address: {e}"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let address = crate::local::serve(app, "Converse stub").await;
         Self { address, shared }
     }
 
@@ -118,18 +112,7 @@ impl ConverseStub {
 
     /// An SDK configuration pointing at the stub.
     pub async fn sdk_config(&self) -> aws_types::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_types::region::Region::new("eu-west-1"))
-            .endpoint_url(self.url())
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "clu-testkit",
-            ))
-            .load()
-            .await
+        crate::local::sdk_config(self.url(), "eu-west-1", None).await
     }
 }
 

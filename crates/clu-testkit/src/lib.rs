@@ -10,4 +10,5 @@ pub mod apiserver;
 pub mod awsstub;
 pub mod cborstub;
 pub mod converse;
+mod local;
 pub mod moto;

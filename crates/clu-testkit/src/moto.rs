@@ -6,9 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aws_credential_types::Credentials;
 use aws_types::SdkConfig;
-use aws_types::region::Region;
 
 /// Where moto listens, from `MOTO_ENDPOINT` or the default `http://127.0.0.1:5000`.
 pub fn endpoint() -> String {
@@ -28,12 +26,7 @@ pub async fn sdk_config(region: &str) -> SdkConfig {
              (see README.md) or set MOTO_ENDPOINT"
         );
     }
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "clu-testkit"))
-        .load()
-        .await
+    crate::local::sdk_config(endpoint, region, None).await
 }
 
 /// A name no other test in this process uses, such as `clu-test-17-volumes`.

@@ -27,6 +27,10 @@ pub(crate) struct AgentConfig {
     /// Which tiers are on.
     #[serde(default)]
     pub(crate) modules: Modules,
+    /// AWS Marketplace metering: `mode: marketplace` with the product code, or `mode: off`
+    /// for installs outside Marketplace. When set, investigations register usage first.
+    #[serde(default)]
+    pub(crate) metering: Option<clu_core::metering::MeteringConfig>,
 }
 
 /// The tiers beyond Core, each off unless enabled.

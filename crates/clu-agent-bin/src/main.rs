@@ -103,7 +103,10 @@ enum PolicyLint {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -237,6 +240,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "`ask` needs a model: set `model.id` in the configuration or CLU_MODEL_ID",
             )?;
             let env = Arc::new(environment(&config, cli.region.as_deref()).await);
+            if let Some(metering) = &config.metering {
+                let backoff = clu_core::metering::Backoff::default();
+                if let Err(error) =
+                    clu_core::metering::register_at_start(&registry, &env, metering, &backoff).await
+                {
+                    eprintln!("error [{}]: {error}", error.code());
+                    return Ok(ExitCode::from(error.exit_code()));
+                }
+            }
             let agent = AgentLoop::new(registry.clone(), env, settings, config.limits.clone())?;
             let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
             let format = cli.output;

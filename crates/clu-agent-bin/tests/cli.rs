@@ -109,7 +109,7 @@ async fn call_runs_one_tool_against_moto() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).starts_with("error [invalid-input]"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("error [invalid-input]"));
 }
 
 #[tokio::test]
@@ -160,4 +160,58 @@ async fn ask_streams_the_investigation_and_its_answer() {
     assert!(stdout.contains("checkout crash-loops: exit code 1, 7 restarts."), "{stdout}");
     assert!(stderr.contains("→ k8s_findings") && stderr.contains("← k8s_findings: ok"), "{stderr}");
     assert_eq!(stub.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn ask_stops_with_the_metering_exit_code_when_not_entitled() {
+    use clu_testkit::awsstub::{AwsJsonStub, StubReply};
+    let stub = AwsJsonStub::start(|_, _| {
+        StubReply::Error(400, "CustomerNotEntitledException".into(), "not subscribed".into())
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "metering:\n  mode: marketplace\n  productCode: abc123\n  publicKeyVersion: 1\n",
+    )
+    .unwrap();
+    let endpoint = stub.url();
+    let output = tokio::task::spawn_blocking(move || {
+        agent(&endpoint, None)
+            .env("CLU_MODEL_ID", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0")
+            .args(["ask", "why?", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(10), "{stderr}");
+    assert!(stderr.contains("error [not-entitled]"), "{stderr}");
+    assert_eq!(stub.requests().len(), 1);
+    assert_eq!(stub.requests()[0].operation, "RegisterUsage");
+}
+
+#[tokio::test]
+async fn ask_with_metering_off_says_it_runs_unmetered() {
+    let stub = ConverseStub::start(vec![Turn::answer("fine")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "metering:\n  mode: off\n").unwrap();
+    let endpoint = stub.url();
+    let output = tokio::task::spawn_blocking(move || {
+        agent(&endpoint, None)
+            .env("CLU_MODEL_ID", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0")
+            .args(["ask", "why?", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("unmetered"), "{stderr}");
 }

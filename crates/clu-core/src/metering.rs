@@ -161,7 +161,12 @@ fn register_usage_error(context: &ToolContext, error: SdkError<RegisterUsageErro
 /// There is no default: a configuration must say `mode: off` to run unmetered, so a forgotten
 /// setting cannot silently ship an unmetered agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "mode",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 #[non_exhaustive]
 pub enum MeteringConfig {
     /// Register with AWS Marketplace at start, as the paid container product must.
@@ -216,7 +221,7 @@ pub enum MeteringError {
     },
     /// The product code is not the one the product was published with.
     #[error(
-        "AWS Marketplace does not know product code `{product_code}`: set `metering.product_code` \
+        "AWS Marketplace does not know product code `{product_code}`: set `metering.productCode` \
          to the code of the Clu listing ({message})"
     )]
     InvalidProductCode {
@@ -237,7 +242,7 @@ pub enum MeteringError {
     /// The public key version is not one Marketplace has.
     #[error(
         "AWS Marketplace has no public key version {public_key_version}: set \
-         `metering.public_key_version` to the version given with the listing ({message})"
+         `metering.publicKeyVersion` to the version given with the listing ({message})"
     )]
     InvalidPublicKeyVersion {
         /// The version sent.

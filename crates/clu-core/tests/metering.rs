@@ -344,7 +344,7 @@ fn the_configuration_must_name_its_mode() {
     let off: MeteringConfig = serde_json::from_value(json!({"mode": "off"})).unwrap();
     assert_eq!(off, MeteringConfig::Off);
     let metered: MeteringConfig = serde_json::from_value(
-        json!({"mode": "marketplace", "product_code": "abc", "public_key_version": 1}),
+        json!({"mode": "marketplace", "productCode": "abc", "publicKeyVersion": 1}),
     )
     .unwrap();
     assert_eq!(
@@ -354,9 +354,9 @@ fn the_configuration_must_name_its_mode() {
 
     for wrong in [
         json!({}),
-        json!({"product_code": "abc", "public_key_version": 1}),
-        json!({"mode": "marketplace", "product_code": "abc"}),
-        json!({"mode": "marketplace", "product_code": "abc", "public_key_version": 1, "x": 1}),
+        json!({"productCode": "abc", "publicKeyVersion": 1}),
+        json!({"mode": "marketplace", "productCode": "abc"}),
+        json!({"mode": "marketplace", "productCode": "abc", "publicKeyVersion": 1, "x": 1}),
     ] {
         assert!(serde_json::from_value::<MeteringConfig>(wrong.clone()).is_err(), "{wrong}");
     }

@@ -1,13 +1,12 @@
 //! `k8s_list`: the objects of one readable kind, as a compact table or in full.
 
 use async_trait::async_trait;
-use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{list_error, object_json, readable_rules, resolve, summary};
+use super::{list_error, object_json, readable_rules, resolve};
 use crate::error::Result;
 use crate::tool::{Permissions, Risk, Tier, Tool, ToolContext, ToolSpec};
 
@@ -159,12 +158,9 @@ impl Tool for K8sList {
                 objects.into_iter().map(|o| object_json(o, &target.resource)).collect();
             output["items"] = json!(items);
         } else {
-            let now = Timestamp::now();
-            let rows: Vec<Value> = objects
-                .into_iter()
-                .map(|o| summary::row(&kind, &object_json(o, &target.resource), now))
-                .collect();
-            output["rows"] = json!(rows);
+            let objects: Vec<Value> =
+                objects.into_iter().map(|o| object_json(o, &target.resource)).collect();
+            output["rows"] = json!(super::summary_rows(&kind, &objects));
         }
         Ok(output)
     }

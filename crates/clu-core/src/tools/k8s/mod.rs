@@ -308,6 +308,14 @@ fn object_namespace<'a>(
 }
 
 /// An object as JSON for the model: `apiVersion` and `kind` always set, `managedFields` gone.
+/// The compact, model-ready rows of `objects` of `kind`, as `k8s_list` returns them: one row
+/// per object with the columns that matter for its kind (for pods: status, ready, restarts,
+/// last termination, node, age).
+pub fn summary_rows(kind: &str, objects: &[Value]) -> Vec<Value> {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    objects.iter().map(|object| summary::row(kind, object, now)).collect()
+}
+
 fn object_json(object: DynamicObject, resource: &ApiResource) -> Value {
     let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
     if let Some(map) = value.as_object_mut() {

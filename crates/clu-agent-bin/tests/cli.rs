@@ -176,17 +176,7 @@ async fn ask_stops_with_the_metering_exit_code_when_not_entitled() {
         "metering:\n  mode: marketplace\n  productCode: abc123\n  publicKeyVersion: 1\n",
     )
     .unwrap();
-    let endpoint = stub.url();
-    let output = tokio::task::spawn_blocking(move || {
-        agent(&endpoint, None)
-            .env("CLU_MODEL_ID", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0")
-            .args(["ask", "why?", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = ask_with_config(stub.url(), config).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(10), "{stderr}");
     assert!(stderr.contains("error [not-entitled]"), "{stderr}");
@@ -200,8 +190,15 @@ async fn ask_with_metering_off_says_it_runs_unmetered() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, "metering:\n  mode: off\n").unwrap();
-    let endpoint = stub.url();
-    let output = tokio::task::spawn_blocking(move || {
+    let output = ask_with_config(stub.url(), config).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("unmetered"), "{stderr}");
+}
+
+/// Runs `clu-agent ask` with a model and the configuration file `config`, off the runtime.
+async fn ask_with_config(endpoint: String, config: std::path::PathBuf) -> Output {
+    tokio::task::spawn_blocking(move || {
         agent(&endpoint, None)
             .env("CLU_MODEL_ID", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0")
             .args(["ask", "why?", "--config"])
@@ -210,8 +207,5 @@ async fn ask_with_metering_off_says_it_runs_unmetered() {
             .unwrap()
     })
     .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("unmetered"), "{stderr}");
+    .unwrap()
 }

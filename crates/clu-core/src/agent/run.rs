@@ -205,11 +205,7 @@ impl AgentLoop {
     /// A Bedrock client guarded by the model tool's declaration, retrying throttling and
     /// transient failures with exponential backoff.
     fn client(&self) -> crate::Result<aws_sdk_bedrockruntime::Client> {
-        let spec = self.registry.get(MODEL_TOOL).map(|tool| tool.spec().clone());
-        let permissions = spec.map(|s| s.permissions).unwrap_or_default();
-        let invocation =
-            Arc::new(Invocation::new(MODEL_TOOL, permissions, self.env.recorder.clone()));
-        let context = ToolContext { env: self.env.clone(), invocation };
+        let context = self.model_context(self.env.recorder.clone());
         let retry = RetryConfig::standard()
             .with_max_attempts(self.limits.model_attempts.max(1))
             .with_initial_backoff(self.limits.model_retry_backoff);
@@ -289,7 +285,7 @@ impl AgentLoop {
             .set_guardrail_config(guardrail)
             .send()
             .await
-            .map_err(|error| model_failure(self.model_context().aws_error(error)))?;
+            .map_err(|error| model_failure(self.model_context(None).aws_error(error)))?;
         let message = match output.output {
             Some(ConverseOutput::Message(message)) => message,
             _ => {
@@ -324,7 +320,7 @@ impl AgentLoop {
             .set_guardrail_config(guardrail)
             .send()
             .await
-            .map_err(|error| model_failure(self.model_context().aws_error(error)))?;
+            .map_err(|error| model_failure(self.model_context(None).aws_error(error)))?;
 
         let mut blocks: BTreeMap<i32, Partial> = BTreeMap::new();
         let mut stop_reason = None;
@@ -394,12 +390,14 @@ impl AgentLoop {
         Ok(Turn { message, stop_reason, usage })
     }
 
-    fn model_context(&self) -> ToolContext {
+    /// A context running under the model tool's declaration; the client's carries the
+    /// recorder, while the one that only maps errors records nothing.
+    fn model_context(&self, recorder: Option<crate::guard::Recorder>) -> ToolContext {
         let permissions =
             self.registry.get(MODEL_TOOL).map(|t| t.spec().permissions.clone()).unwrap_or_default();
         ToolContext {
             env: self.env.clone(),
-            invocation: Arc::new(Invocation::new(MODEL_TOOL, permissions, None)),
+            invocation: Arc::new(Invocation::new(MODEL_TOOL, permissions, recorder)),
         }
     }
 

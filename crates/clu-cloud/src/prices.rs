@@ -1,0 +1,1 @@
+//! FIXME(in progress): the dated price table of the savings detectors.

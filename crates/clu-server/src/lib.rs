@@ -1,0 +1,1 @@
+//! FIXME(in progress): the in-cluster service of Clu.

@@ -34,6 +34,14 @@ const ESCALATING_VERBS: [&str; 3] = ["bind", "escalate", "impersonate"];
 /// API groups of RBAC objects, which no tool may write.
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
+/// Resources that are questions to the API server rather than objects: creating one changes
+/// nothing, so a read tool may `create` them.
+const REVIEW_RESOURCES: [(&str, &str); 3] = [
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+    ("authentication.k8s.io", "selfsubjectreviews"),
+];
+
 /// Checks every tool of `registry` against the rules of the module docs.
 pub fn check_registry(registry: &Registry, catalog: &Catalog) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -123,7 +131,16 @@ fn check_tool(tool: &dyn Tool, catalog: &Catalog, problems: &mut Vec<Problem>) {
             if ESCALATING_VERBS.contains(&verb.as_str()) {
                 problem(format!("RBAC verb `{verb}` would let the agent grant itself more"));
             }
-            if spec.risk == Risk::Read && !matches!(verb.as_str(), "get" | "list" | "watch") {
+            let review = verb == "create"
+                && rule.resources.iter().all(|resource| {
+                    rule.api_groups
+                        .iter()
+                        .all(|group| REVIEW_RESOURCES.contains(&(group.as_str(), resource.as_str())))
+                });
+            if spec.risk == Risk::Read
+                && !review
+                && !matches!(verb.as_str(), "get" | "list" | "watch")
+            {
                 problem(format!("is a read tool but declares the RBAC verb `{verb}`"));
             }
         }

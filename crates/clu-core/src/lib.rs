@@ -12,6 +12,7 @@ pub mod error;
 pub mod findings;
 pub mod guard;
 pub mod metering;
+pub mod preflight;
 pub mod rbac;
 pub mod redact;
 pub mod registry;

@@ -176,6 +176,10 @@ pub fn input_schema<I: schemars::JsonSchema>() -> Value {
     if let Some(object) = value.as_object_mut() {
         object.remove("$schema");
         object.remove("title");
+        // Model providers expect an object schema to name its properties, even when none.
+        if object.get("type").is_some_and(|t| t == "object") {
+            object.entry("properties").or_insert_with(|| Value::Object(Default::default()));
+        }
     }
     value
 }

@@ -306,6 +306,7 @@ impl State {
 pub struct FakeApiServer {
     address: SocketAddr,
     state: Arc<Mutex<State>>,
+    denied: Denied,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -337,15 +338,25 @@ impl FakeApiServer {
             .expect("the fake API server needs a free port on 127.0.0.1");
         let address = listener.local_addr().expect("a bound listener has an address");
         let shared = state.clone();
-        let router = axum::Router::new().fallback(move |request: Request| {
-            let state = shared.clone();
-            async move { handle(&state, request).await }
-        });
+        let denied: Denied = Arc::default();
+        let reviews = (state.clone(), denied.clone());
+        let router = axum::Router::new()
+            .route(
+                ACCESS_REVIEWS_PATH,
+                axum::routing::post(move |body: axum::body::Bytes| {
+                    let (state, denied) = reviews.clone();
+                    async move { access_review(&state, &denied, &body) }
+                }),
+            )
+            .fallback(move |request: Request| {
+                let state = shared.clone();
+                async move { handle(&state, request).await }
+            });
         let task = tokio::spawn(async move {
             // The server runs until the test drops it; an error here only ends the test's server.
             let _ = axum::serve(listener, router).await;
         });
-        let server = Self { address, state, task };
+        let server = Self { address, state, denied, task };
         for object in objects {
             server.put(object);
         }
@@ -371,6 +382,16 @@ impl FakeApiServer {
         let url = self.url().parse().expect("the server's own URL is a valid URI");
         kube::Client::try_from(kube::Config::new(url))
             .expect("a plain-HTTP configuration makes a kube client")
+    }
+
+    /// Makes SelfSubjectAccessReviews of `verb` on `resource` (with `/subresource`) in `group`
+    /// answer "denied"; every other review is allowed, as for a cluster administrator.
+    pub fn deny_access(&self, group: &str, resource: &str, verb: &str) {
+        self.denied.lock().unwrap_or_else(PoisonError::into_inner).insert((
+            group.to_owned(),
+            resource.to_owned(),
+            verb.to_owned(),
+        ));
     }
 
     /// Every request received so far, oldest first.
@@ -2412,4 +2433,39 @@ mod tests {
         assert_eq!(decode_continue(&encode_continue(250)), Some(250));
         assert_eq!(decode_continue("garbage"), None);
     }
+}
+
+// Access reviews: the API server answers a SelfSubjectAccessReview from its authorizer, stores
+// nothing, and returns the review with a status. The fake allows all but what a test denied.
+
+const ACCESS_REVIEWS_PATH: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+
+/// Group, `resource[/subresource]` and verb triples whose reviews answer "denied".
+type Denied = Arc<Mutex<std::collections::BTreeSet<(String, String, String)>>>;
+
+fn access_review(state: &Mutex<State>, denied: &Denied, body: &[u8]) -> Response {
+    state.lock().unwrap_or_else(PoisonError::into_inner).requests.push(RecordedRequest {
+        method: "POST".into(),
+        path: ACCESS_REVIEWS_PATH.into(),
+        query: Vec::new(),
+    });
+    let Ok(mut review) = serde_json::from_slice::<Value>(body) else {
+        return bad_request("the body is not a JSON SelfSubjectAccessReview");
+    };
+    let Some(attributes) = review.pointer("/spec/resourceAttributes") else {
+        return bad_request("spec.resourceAttributes is required by the fake API server");
+    };
+    let field = |name: &str| attributes[name].as_str().unwrap_or_default().to_owned();
+    let resource = match field("subresource").as_str() {
+        "" => field("resource"),
+        subresource => format!("{}/{subresource}", field("resource")),
+    };
+    let key = (field("group"), resource, field("verb"));
+    let allowed = !denied.lock().unwrap_or_else(PoisonError::into_inner).contains(&key);
+    review["status"] = if allowed {
+        json!({ "allowed": true, "reason": "allowed by the fake API server" })
+    } else {
+        json!({ "allowed": false, "reason": "denied by the test" })
+    };
+    json_response(StatusCode::CREATED, &review)
 }

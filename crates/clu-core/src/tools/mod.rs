@@ -1,6 +1,7 @@
 //! The Core tier's tools.
 
 pub mod findings;
+pub mod identity;
 pub mod k8s;
 pub mod logs;
 pub mod metrics;
@@ -44,6 +45,8 @@ pub fn tools_with(options: &CoreOptions) -> Vec<Arc<dyn Tool>> {
         Arc::new(metrics::ListMetrics::new()),
         Arc::new(metrics::DescribeAlarms::new()),
         Arc::new(crate::metering::RegisterUsage::new()),
+        Arc::new(identity::CallerIdentity::new()),
+        Arc::new(identity::AccessReview::new()),
     ]
 }
 

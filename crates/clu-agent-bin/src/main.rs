@@ -2,6 +2,7 @@
 //! in the tier libraries.
 
 mod config;
+mod doctor;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ mod exit {
     pub(crate) const USAGE: u8 = 2;
     /// An investigation ended without an answer (a limit, throttling, a model error).
     pub(crate) const NO_ANSWER: u8 = 3;
+    /// `doctor` found a check that failed.
+    pub(crate) const PREFLIGHT_FAILED: u8 = 4;
 }
 
 #[derive(Parser)]
@@ -53,8 +56,19 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List every tool of the enabled tiers with its tier, risk and permissions.
-    Tools,
+    /// List every tool of the enabled tiers with its tier, risk, permissions and preflight.
+    Tools {
+        /// Do not run preflight (no request to the cluster or AWS).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Check that the agent can work: RBAC, IAM, Bedrock, metering; tools that fail are
+    /// held back from the model.
+    Doctor {
+        /// Skip the one tiny Bedrock call of the model check.
+        #[arg(long)]
+        no_model: bool,
+    },
     /// Print the IAM documents of the tiers this binary was built with.
     Policy {
         /// Only this tier: core, cloud or coreplus.
@@ -129,23 +143,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = AgentConfig::load(cli.config.as_deref())?;
     let registry = Arc::new(config::registry(&config)?);
     match cli.command {
-        Command::Tools => {
-            let rows: Vec<ToolRow> =
-                registry.tools().map(|tool| ToolRow::of(tool.spec())).collect();
+        Command::Tools { offline } => {
+            let preflight = if offline {
+                None
+            } else {
+                let env = Arc::new(environment(&config, cli.region.as_deref()).await);
+                Some(doctor::run(&registry, &env, &config, false).await.preflight)
+            };
+            let rows: Vec<ToolRow> = registry
+                .tools()
+                .map(|tool| {
+                    let check = preflight.as_ref().and_then(|p| p.tool(tool.spec().name));
+                    ToolRow::of(tool.spec(), check)
+                })
+                .collect();
             print(cli.output, &rows, |w| {
                 for row in &rows {
+                    let preflight = match &row.preflight {
+                        None => "-".to_owned(),
+                        Some(check) if check.passed => "ok".to_owned(),
+                        Some(check) => format!("held back: {}", check.reasons.join("; ")),
+                    };
                     writeln!(
                         w,
-                        "{:<32} {:<9} {:<12} {}",
+                        "{:<32} {:<9} {:<6} {:<40} {}",
                         row.name,
                         row.tier,
                         row.risk,
-                        row.actions.join(" ")
+                        row.actions.join(" "),
+                        preflight
                     )?;
                 }
                 Ok(())
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor { no_model } => {
+            let env = Arc::new(environment(&config, cli.region.as_deref()).await);
+            let report = doctor::run(&registry, &env, &config, !no_model).await;
+            print(cli.output, &report, |w| doctor::table(&report, w))?;
+            Ok(if report.preflight.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(exit::PREFLIGHT_FAILED)
+            })
         }
         Command::Policy { lint: Some(PolicyLint::Lint { files }), .. } => Ok(lint(&files)),
         Command::Policy { tier, account, cluster, lint: None } => {
@@ -249,7 +290,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(error.exit_code()));
                 }
             }
+            // Tools that cannot work are not offered: the model would only collect errors.
+            let preflight = doctor::run(&registry, &env, &config, false).await.preflight;
             let agent = AgentLoop::new(registry.clone(), env, settings, config.limits.clone())?;
+            let offered = preflight.offered_tools();
+            let agent = agent.restrict_tools(offered.iter().map(String::as_str));
             let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
             let format = cli.output;
             let printer = tokio::spawn(async move {
@@ -325,10 +370,12 @@ struct ToolRow {
     offered_to_model: bool,
     actions: Vec<String>,
     rbac: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preflight: Option<clu_core::preflight::ToolCheck>,
 }
 
 impl ToolRow {
-    fn of(spec: &clu_core::ToolSpec) -> Self {
+    fn of(spec: &clu_core::ToolSpec, preflight: Option<&clu_core::preflight::ToolCheck>) -> Self {
         Self {
             name: spec.name,
             tier: spec.tier,
@@ -336,6 +383,7 @@ impl ToolRow {
             offered_to_model: spec.offered_to_model,
             actions: spec.permissions.actions().iter().map(ToString::to_string).collect(),
             rbac: spec.permissions.rbac.iter().map(ToString::to_string).collect(),
+            preflight: preflight.cloned(),
         }
     }
 }

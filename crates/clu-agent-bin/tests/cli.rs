@@ -209,3 +209,34 @@ async fn ask_with_config(endpoint: String, config: std::path::PathBuf) -> Output
     .await
     .unwrap()
 }
+
+#[tokio::test]
+async fn doctor_names_the_tool_rbac_holds_back_and_fails_with_its_exit_code() {
+    let server = FakeApiServer::start([]).await;
+    server.deny_access("", "pods/log", "get");
+    let dir = tempfile::tempdir().unwrap();
+    let path = kubeconfig(&dir, &server);
+
+    let output = agent(&clu_testkit::moto::endpoint(), Some(&path))
+        .args(["doctor", "--no-model", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(4), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["kubernetes"]["status"], "failed");
+    let logs = report["tools"].as_array().unwrap().iter().find(|t| t["tool"] == "k8s_logs");
+    assert_eq!(logs.unwrap()["reasons"], json!(["RBAC denies `get pods/log`"]));
+    assert!(report["principal"].as_str().is_some_and(|p| p.contains("123456789012")));
+    assert!(report["metering"].as_str().unwrap().starts_with("not configured"));
+
+    let output = agent(&clu_testkit::moto::endpoint(), Some(&path))
+        .args(["tools", "-o", "json"])
+        .output()
+        .unwrap();
+    let tools = stdout_json(&output);
+    let row = |name: &str| {
+        tools.as_array().unwrap().iter().find(|t| t["name"] == name).cloned().unwrap()
+    };
+    assert_eq!(row("k8s_logs")["preflight"]["passed"], false);
+    assert_eq!(row("k8s_get")["preflight"]["passed"], true);
+}

@@ -2401,40 +2401,6 @@ pub mod fixture {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_selectors_parse_like_kubectl() {
-        let pod = json!({ "metadata": { "labels": { "app": "web", "tier": "frontend" } } });
-        let matches = |s: &str| LabelSelector::parse(s).map(|sel| sel.matches(&pod));
-        assert_eq!(matches("app=web"), Ok(true));
-        assert_eq!(matches("app==web,tier!=backend"), Ok(true));
-        assert_eq!(matches("app in (web, api),tier"), Ok(true));
-        assert_eq!(matches("app notin (web)"), Ok(false));
-        assert_eq!(matches("!tier"), Ok(false));
-        assert_eq!(matches("!release"), Ok(true));
-        assert!(LabelSelector::parse("app in web").is_err());
-        assert!(LabelSelector::parse("app=we b").is_err());
-    }
-
-    #[test]
-    fn field_selectors_refuse_unindexed_fields() {
-        assert!(FieldSelector::parse("status.phase=Running", "pods").is_ok());
-        assert_eq!(
-            FieldSelector::parse("status.phase=Running", "services").err().as_deref(),
-            Some("field label not supported: status.phase")
-        );
-    }
-
-    #[test]
-    fn continue_tokens_round_trip() {
-        assert_eq!(decode_continue(&encode_continue(250)), Some(250));
-        assert_eq!(decode_continue("garbage"), None);
-    }
-}
-
 // Access reviews: the API server answers a SelfSubjectAccessReview from its authorizer, stores
 // nothing, and returns the review with a status. The fake allows all but what a test denied.
 
@@ -2469,3 +2435,38 @@ fn access_review(state: &Mutex<State>, denied: &Denied, body: &[u8]) -> Response
     };
     json_response(StatusCode::CREATED, &review)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_selectors_parse_like_kubectl() {
+        let pod = json!({ "metadata": { "labels": { "app": "web", "tier": "frontend" } } });
+        let matches = |s: &str| LabelSelector::parse(s).map(|sel| sel.matches(&pod));
+        assert_eq!(matches("app=web"), Ok(true));
+        assert_eq!(matches("app==web,tier!=backend"), Ok(true));
+        assert_eq!(matches("app in (web, api),tier"), Ok(true));
+        assert_eq!(matches("app notin (web)"), Ok(false));
+        assert_eq!(matches("!tier"), Ok(false));
+        assert_eq!(matches("!release"), Ok(true));
+        assert!(LabelSelector::parse("app in web").is_err());
+        assert!(LabelSelector::parse("app=we b").is_err());
+    }
+
+    #[test]
+    fn field_selectors_refuse_unindexed_fields() {
+        assert!(FieldSelector::parse("status.phase=Running", "pods").is_ok());
+        assert_eq!(
+            FieldSelector::parse("status.phase=Running", "services").err().as_deref(),
+            Some("field label not supported: status.phase")
+        );
+    }
+
+    #[test]
+    fn continue_tokens_round_trip() {
+        assert_eq!(decode_continue(&encode_continue(250)), Some(250));
+        assert_eq!(decode_continue("garbage"), None);
+    }
+}
+

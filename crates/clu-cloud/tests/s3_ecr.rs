@@ -1,7 +1,7 @@
 //! S3 and ECR views against moto, with a bucket that has no encryption or policy, and a stub
 //! S3 that refuses one sub-read, to show the failure reported in place. (moto 5.2.5 answers
-//! GetBucketVersioning of a versioned bucket with a wrong root element, so versioning is read
-//! here only as unset.)
+//! GetBucketVersioning with a root element the SDK rejects, so versioning is checked against the
+//! stub only.)
 
 mod aws_support;
 
@@ -105,7 +105,6 @@ async fn a_protected_bucket_and_a_bare_bucket_are_told_apart() {
     assert_eq!(weak["policy"], Value::Null);
     assert_eq!(weak["tags"], Value::Null);
     assert_eq!(weak["encryption"], Value::Null, "{weak:#}");
-    assert_eq!(weak["versioning"]["status"], "Disabled");
     let findings = weak["findings"].to_string();
     assert!(findings.contains("no default encryption"), "{findings}");
     harness.assert_declared_equals_used(&["s3_list_buckets", "s3_describe_bucket"]);

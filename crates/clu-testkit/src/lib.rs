@@ -4,6 +4,7 @@
 //! - [`awsstub`]: a stub endpoint for awsJson services, for errors and behaviour moto lacks.
 //! - [`converse`]: a Bedrock Converse and ConverseStream stub driven by a script of turns.
 //! - [`cborstub`]: a stub endpoint for RPC v2 CBOR services, such as CloudWatch metrics.
+//! - [`reststub`]: a stub endpoint for restJson1 (EKS) and awsQuery (IAM) services.
 //! - [`apiserver`]: a plain-HTTP fake Kubernetes API server with realistic objects.
 
 pub mod apiserver;
@@ -12,3 +13,4 @@ pub mod cborstub;
 pub mod converse;
 mod local;
 pub mod moto;
+pub mod reststub;

@@ -886,8 +886,11 @@ async fn resolve_target(
         return Ok(one_instance(network::instances(context, &query).await?, target));
     }
     if let Ok(address) = target.parse::<Ipv4Addr>() {
-        let holders =
-            Query::new(1).filter("addresses.private-ip-address", Some(address.to_string()));
+        // Private addresses repeat across VPCs, so the holder is looked for where the source
+        // is; a source of unknown VPC takes the first holder found.
+        let holders = Query::new(1)
+            .filter("addresses.private-ip-address", Some(address.to_string()))
+            .filter("vpc-id", source_vpc.map(str::to_owned));
         let interfaces = network::network_interfaces(context, &holders).await?;
         if let Some(interface) = interfaces.network_interfaces.into_iter().next() {
             return Ok(Ok(Endpoint {

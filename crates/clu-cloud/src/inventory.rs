@@ -355,3 +355,113 @@ impl Tool for CloudInventory {
 pub(crate) fn tools() -> Vec<Arc<dyn Tool>> {
     vec![Arc::new(CloudInventory::new())]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Answers every tool after a pause, counting how many calls are in flight at once.
+    struct Counting {
+        in_flight: AtomicUsize,
+        most: AtomicUsize,
+        calls: Mutex<Vec<String>>,
+        pause: Duration,
+    }
+
+    impl Counting {
+        fn new(pause: Duration) -> Self {
+            Self {
+                in_flight: AtomicUsize::new(0),
+                most: AtomicUsize::new(0),
+                calls: Mutex::new(Vec::new()),
+                pause,
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Caller for Counting {
+        async fn call(&self, tool: &str, input: Value) -> Result<Value> {
+            assert_eq!(input, json!({}));
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.calls.lock().unwrap().push(tool.to_owned());
+            let pause = if tool == "eks_list_clusters" { self.pause * 20 } else { self.pause };
+            tokio::time::sleep(pause).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            match tool {
+                "s3_list_buckets" => Err(ToolError::failed(tool, "the bucket listing broke")),
+                "secrets_list" => Err(ToolError::UnknownTool { name: tool.to_owned(), suggestion: None }),
+                _ => Ok(json!({"items": [1, 2, 3], "truncated": tool == "ec2_describe_subnets"})),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn sections_run_concurrently_within_the_bound_and_keep_their_order() {
+        let caller = Counting::new(Duration::from_millis(20));
+        let options = InventoryOptions { concurrency: 3, ..InventoryOptions::default() };
+        let inventory = take(&caller, &options).await;
+
+        assert_eq!(caller.most.load(Ordering::SeqCst), 3);
+        assert_eq!(caller.calls.lock().unwrap().len(), SECTIONS.len());
+        let names: Vec<&str> = inventory.sections.iter().map(|s| s.name.as_str()).collect();
+        let expected: Vec<&str> = SECTIONS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, expected);
+        assert_eq!(inventory.concurrency, 3);
+        let vpcs = inventory.section("vpcs").unwrap();
+        assert_eq!((vpcs.count, vpcs.truncated, vpcs.error.is_none()), (Some(3), false, true));
+        assert!(inventory.section("subnets").unwrap().truncated);
+        assert!(vpcs.elapsed_ms >= 20, "{vpcs:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_timed_out_or_unknown_section_is_recorded_and_the_rest_go_on() {
+        let caller = Counting::new(Duration::from_millis(10));
+        let options = InventoryOptions {
+            concurrency: 16,
+            section_timeout: Duration::from_millis(100),
+            ..InventoryOptions::default()
+        };
+        let inventory = take(&caller, &options).await;
+
+        let error = |name: &str| inventory.section(name).unwrap().error.clone().unwrap();
+        assert_eq!(error("s3_buckets").code, "tool-failed");
+        assert_eq!(error("s3_buckets").message, "tool `s3_list_buckets` failed: the bucket listing broke");
+        assert_eq!(error("secrets").code, "unknown-tool");
+        assert_eq!(error("eks_clusters").code, "section-timeout");
+        assert_eq!(error("eks_clusters").message, "`eks_list_clusters` took longer than 0.1s");
+        assert_eq!(inventory.failures(), 3);
+        assert_eq!(inventory.section("volumes").unwrap().count, Some(3));
+        assert!(inventory.elapsed_ms < 1000, "{}", inventory.elapsed_ms);
+    }
+
+    #[tokio::test]
+    async fn only_the_chosen_sections_run_and_output_is_kept_or_dropped() {
+        let caller = Counting::new(Duration::from_millis(1));
+        let options = InventoryOptions {
+            sections: vec!["volumes".to_owned(), "vpcs".to_owned()],
+            keep_output: false,
+            ..InventoryOptions::default()
+        };
+        let inventory = take(&caller, &options).await;
+        let names: Vec<&str> = inventory.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["vpcs", "volumes"]);
+        assert!(inventory.sections.iter().all(|s| s.output.is_none()));
+
+        let options = InventoryOptions { sections: vec!["vpcs".to_owned()], ..InventoryOptions::default() };
+        let inventory = take(&caller, &options).await;
+        assert_eq!(inventory.sections[0].output, Some(json!({"items": [1, 2, 3], "truncated": false})));
+    }
+
+    #[test]
+    fn a_count_is_the_length_of_the_first_list() {
+        assert_eq!(count_of(&json!({"truncated": false, "vpcs": [1, 2]})), Some(2));
+        assert_eq!(count_of(&json!({"roles": [], "other": [1]})), Some(0));
+        assert_eq!(count_of(&json!({"message": "none"})), None);
+        assert_eq!(count_of(&json!([1, 2])), None);
+    }
+}

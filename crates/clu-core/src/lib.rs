@@ -12,6 +12,7 @@ pub mod error;
 pub mod findings;
 pub mod guard;
 pub mod metering;
+pub mod plan;
 pub mod preflight;
 pub mod rbac;
 pub mod redact;
@@ -20,6 +21,7 @@ pub mod tool;
 pub mod tools;
 
 pub use error::{Result, ToolError};
+pub use plan::{Applied, ApplyReport, Plan, PlanBody, PlanState, PlanStore, Verification};
 pub use rbac::RbacRule;
 pub use redact::{Redactions, Redactor};
 pub use registry::{CallOutcome, Registry};

@@ -137,3 +137,74 @@ fn core_options(config: &AgentConfig, with_model: bool) -> CoreOptions {
         model: model.filter(|_| with_model).map(|m| m.id.clone()),
     }
 }
+
+#[cfg(test)]
+mod chart_tests {
+    //! The chart's values and templates against the configuration they render. No `helm`
+    //! binary runs here, so these read the files themselves: the configuration the ConfigMap
+    //! renders (`config` with `modules` merged in, as `clu.config` does) must be one this
+    //! agent accepts, and every value a template reads must exist.
+
+    use std::path::PathBuf;
+
+    use super::AgentConfig;
+
+    fn chart() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../charts/clu-ops-agent")
+    }
+
+    fn values() -> serde_json::Value {
+        let text = std::fs::read_to_string(chart().join("values.yaml")).unwrap();
+        serde_saphyr::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn the_rendered_configuration_is_one_the_agent_accepts() {
+        let values = values();
+        let mut config = values["config"].clone();
+        config["modules"] = values["modules"].clone();
+        let config: AgentConfig = serde_json::from_value(config).unwrap();
+        assert!(!config.modules.cloud.enabled && !config.modules.core_plus.enabled);
+        assert!(config.metering.is_some(), "the chart must choose a metering mode");
+
+        let mut enabled = values["config"].clone();
+        enabled["modules"] = serde_json::json!({"cloud": {"enabled": true}, "corePlus": {"enabled": true}});
+        let enabled: AgentConfig = serde_json::from_value(enabled).unwrap();
+        assert!(enabled.modules.cloud.enabled && enabled.modules.core_plus.enabled);
+    }
+
+    #[test]
+    fn every_value_a_template_reads_exists() {
+        let values = values();
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(chart().join("templates")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices(".Values.") {
+                let reference: String = text[at + ".Values.".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '_')
+                    .collect();
+                let pointer = format!("/{}", reference.trim_end_matches('.').replace('.', "/"));
+                if values.pointer(&pointer).is_none() {
+                    missing.push(format!("{}: .Values.{reference}", path.display()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "templates read values that values.yaml lacks: {missing:#?}");
+    }
+
+    #[test]
+    fn the_deployment_runs_as_non_root_on_a_read_only_root_filesystem() {
+        let values = values();
+        assert_eq!(values["podSecurityContext"]["runAsNonRoot"], true);
+        assert_eq!(values["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(values["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(values["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        let deployment =
+            std::fs::read_to_string(chart().join("templates/deployment.yaml")).unwrap();
+        for needed in ["path: /healthz", "path: /readyz", "toYaml .Values.resources", "serviceAccountName"] {
+            assert!(deployment.contains(needed), "the Deployment lacks `{needed}`");
+        }
+    }
+}

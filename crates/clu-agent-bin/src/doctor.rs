@@ -36,6 +36,7 @@ fn metering_mode(config: &AgentConfig) -> String {
         Some(MeteringConfig::Marketplace { product_code, .. }) => {
             format!("marketplace: RegisterUsage for product {product_code} at start")
         }
+        Some(other) => format!("{other:?}"),
     }
 }
 

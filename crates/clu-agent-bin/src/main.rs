@@ -245,6 +245,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Scan { namespace } => {
             let env = Arc::new(environment(&config, cli.region.as_deref()).await);
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let step = |what: &str| {
+                if progress {
+                    eprintln!("scanning {what}...");
+                }
+            };
+            step("the cluster");
             let input = serde_json::json!({ "namespace": namespace });
             let outcome = registry.call(&env, "k8s_findings", input).await;
             let value = match outcome.result {
@@ -254,7 +261,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(exit::FAILED));
                 }
             };
-            print(cli.output, &value, |w| {
+            // With the Cloud tier, the savings detectors run too; a failure there is reported
+            // beside the cluster's findings rather than hiding them.
+            let savings = if registry.get("savings_scan").is_some() {
+                step("the account for savings");
+                Some(match registry.call(&env, "savings_scan", serde_json::json!({})).await.result {
+                    Ok(report) => report,
+                    Err(error) => serde_json::json!({ "error": error.to_string(), "code": error.code() }),
+                })
+            } else {
+                None
+            };
+            let report = serde_json::json!({ "cluster": value, "savings": savings });
+            print(cli.output, &report, |w| {
                 for finding in value["findings"].as_array().into_iter().flatten() {
                     let object = &finding["object"];
                     let namespace =
@@ -270,6 +289,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     )?;
                     for evidence in finding["evidence"].as_array().into_iter().flatten() {
                         writeln!(w, "          {}", evidence.as_str().unwrap_or_default())?;
+                    }
+                }
+                if let Some(savings) = &savings {
+                    if let Some(error) = savings["error"].as_str() {
+                        writeln!(w, "savings   not scanned: {error}")?;
+                    }
+                    for finding in savings["findings"].as_array().into_iter().flatten() {
+                        writeln!(
+                            w,
+                            "savings   {:>9} /month  {:<38} {}",
+                            format!("${:.2}", finding["monthly_usd"].as_f64().unwrap_or(0.0)),
+                            finding["kind"].as_str().unwrap_or_default(),
+                            finding["resource"].as_str().unwrap_or_default()
+                        )?;
+                        writeln!(w, "          {}", finding["detail"].as_str().unwrap_or_default())?;
+                    }
+                    if let Some(total) = savings["total_monthly_usd"].as_f64() {
+                        writeln!(
+                            w,
+                            "savings   ${total:.2} a month in all (prices as of {})",
+                            savings["prices_as_of"].as_str().unwrap_or("?")
+                        )?;
                     }
                 }
                 Ok(())

@@ -240,3 +240,41 @@ async fn doctor_names_the_tool_rbac_holds_back_and_fails_with_its_exit_code() {
     assert_eq!(row("k8s_logs")["preflight"]["passed"], false);
     assert_eq!(row("k8s_get")["preflight"]["passed"], true);
 }
+
+#[tokio::test]
+async fn scan_adds_the_savings_of_the_account_with_the_cloud_tier() {
+    // A region of its own, so other tests' volumes in moto do not show up here.
+    let config = clu_testkit::moto::sdk_config("ap-southeast-2").await;
+    let volume = aws_sdk_ec2::Client::new(&config)
+        .create_volume()
+        .availability_zone("ap-southeast-2a")
+        .size(500)
+        .volume_type(aws_sdk_ec2::types::VolumeType::Gp2)
+        .send()
+        .await
+        .unwrap()
+        .volume_id
+        .unwrap();
+    let server = FakeApiServer::with_fixture(Fixture::shop()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = kubeconfig(&dir, &server);
+    let config_file = dir.path().join("config.yaml");
+    std::fs::write(&config_file, "modules:\n  cloud:\n    enabled: true\n").unwrap();
+
+    let output = tokio::task::spawn_blocking(move || {
+        agent(&clu_testkit::moto::endpoint(), Some(&path))
+            .env("AWS_REGION", "ap-southeast-2")
+            .args(["scan", "--namespace", "shop", "-o", "json", "--config"])
+            .arg(&config_file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let report = stdout_json(&output);
+    assert!(report["cluster"]["findings"].as_array().is_some_and(|f| !f.is_empty()));
+    let savings = report["savings"]["findings"].as_array().unwrap();
+    let unattached = savings.iter().find(|f| f["resource"] == volume.as_str()).unwrap();
+    assert_eq!(unattached["kind"], "unattached_volume", "{unattached:#}");
+    assert!(unattached["monthly_usd"].as_f64().unwrap() > 0.0);
+}

@@ -1083,7 +1083,7 @@ mod tests {
 
         let irsa = irsa_statements(&document);
 
-        assert_eq!(irsa[0].subjects[0].wildcard, false);
+        assert!(!irsa[0].subjects[0].wildcard);
         assert_eq!(irsa[0].findings.len(), 1, "{:?}", irsa[0].findings);
         assert!(irsa[0].findings[0].contains("compares `system:serviceaccount:web:*` literally"));
     }

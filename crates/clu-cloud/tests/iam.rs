@@ -69,6 +69,7 @@ async fn roles_show_the_service_accounts_their_trust_admits() {
         "Action": ["sts:AssumeRole", "sts:TagSession"]
     }]});
     create_role(&iam, &pod_identity, "/", &trust.to_string()).await;
+    let harness_config = config.clone();
     let harness = Harness::new(config);
 
     let view = harness.call("iam_list_roles", json!({"name_contains": prefix})).await;
@@ -110,6 +111,10 @@ async fn roles_show_the_service_accounts_their_trust_admits() {
     assert_eq!(only_pods["roles"].as_array().unwrap().len(), 2);
     assert_eq!(only_pods["truncated"], true);
     harness.assert_declared_equals_used(&["iam_list_roles"]);
+
+    let typed = clu_cloud::Cloud::new(&harness_config).roles(Some(1000)).await.unwrap();
+    let orders = typed.roles.iter().find(|r| r.name == wrong).unwrap();
+    assert_eq!(orders.irsa[0].subjects[0].service_account.as_deref(), Some("orders-api-old"));
 }
 
 #[tokio::test]

@@ -1056,3 +1056,98 @@ impl crate::Cloud {
         self.call_typed("iam_list_oidc_providers", &input).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trust(condition: Value) -> PolicyDocument {
+        PolicyDocument::from_value(&json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/oidc.example/id/A"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": condition,
+            }]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_star_under_string_equals_matches_nothing_and_says_so() {
+        let document = trust(json!({"StringEquals": {
+            "oidc.example/id/A:sub": "system:serviceaccount:web:*",
+            "oidc.example/id/A:aud": "sts.amazonaws.com",
+        }}));
+
+        let irsa = irsa_statements(&document);
+
+        assert!(!irsa[0].subjects[0].wildcard);
+        assert_eq!(irsa[0].findings.len(), 1, "{:?}", irsa[0].findings);
+        assert!(irsa[0].findings[0].contains("compares `system:serviceaccount:web:*` literally"));
+    }
+
+    #[test]
+    fn a_trust_without_sub_or_with_the_wrong_audience_is_a_finding() {
+        let document = trust(json!({"StringEquals": {"oidc.example/id/A:aud": "other"}}));
+
+        let findings = &irsa_statements(&document)[0].findings;
+
+        assert!(findings.iter().any(|f| f.starts_with("no `:sub` condition")), "{findings:?}");
+        assert!(findings.iter().any(|f| f.contains("but not `sts.amazonaws.com`")), "{findings:?}");
+    }
+
+    #[test]
+    fn a_sub_that_names_no_service_account_is_a_finding() {
+        let document = trust(json!({"StringEquals": {
+            "oidc.example/id/A:sub": "web:api",
+            "oidc.example/id/A:aud": "sts.amazonaws.com",
+        }}));
+
+        let irsa = irsa_statements(&document);
+
+        assert_eq!(irsa[0].subjects[0].namespace, None);
+        assert!(irsa[0].findings[0].contains("is not of the form"), "{:?}", irsa[0].findings);
+    }
+
+    #[test]
+    fn policies_decode_from_url_encoding_or_as_written() {
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+        let encoded: String = text
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+
+        let (value, document) = decode_policy(&encoded).unwrap();
+
+        assert_eq!(value, serde_json::from_str::<Value>(text).unwrap());
+        assert_eq!(document.unwrap().statements.len(), 1);
+        assert_eq!(decode_policy(text).unwrap().0, value);
+        assert_eq!(
+            decode_policy("%7B%2").unwrap_err(),
+            "the policy document has a bad escape at byte 3"
+        );
+    }
+
+    #[test]
+    fn an_assumed_role_arn_names_its_role() {
+        assert_eq!(
+            assumed_role("arn:aws:sts::123456789012:assumed-role/clu-ops-agent/botocore-1"),
+            Some(("aws", "123456789012", "clu-ops-agent"))
+        );
+        assert_eq!(assumed_role("arn:aws:iam::123456789012:role/clu-ops-agent"), None);
+        assert_eq!(assumed_role("arn:aws:sts::1:assumed-role//s"), None);
+        assert!(is_iam_principal("arn:aws-cn:iam::1:role/path/x"));
+        assert!(is_iam_principal("arn:aws:iam::1:user/alice"));
+        assert!(!is_iam_principal("arn:aws:iam::1:policy/x"));
+        assert_eq!(role_name("arn:aws:iam::1:role/a/b/name"), "name");
+        assert_eq!(role_name("name"), "name");
+    }
+}

@@ -91,9 +91,8 @@ async fn a_bad_window_is_refused_before_anything_is_sent() {
     let error = harness.error("cost_by_service", json!({"start": "03/01/2026"})).await;
     assert_eq!(error.code(), "invalid-input");
     assert!(error.to_string().contains("`start` is `03/01/2026`"), "{error}");
-    let error = harness
-        .error("cost_by_service", json!({"start": "2026-03-01", "end": "2026-02-01"}))
-        .await;
+    let error =
+        harness.error("cost_by_service", json!({"start": "2026-03-01", "end": "2026-02-01"})).await;
     assert!(error.to_string().contains("must come before"), "{error}");
     assert!(stub.requests().is_empty());
 }
@@ -140,16 +139,22 @@ async fn forecast_tags_and_dimension_values_are_read() {
     let regions = harness.call("cost_dimension_values", json!({"dimension": "region"})).await;
 
     assert_eq!(forecast["total"], 1234.57);
-    assert_eq!(forecast["periods"][0], json!({
-        "start": "2026-12-01", "end": "2027-01-01", "mean": 1234.57, "low": 1100.1, "high": 1400.9
-    }));
+    assert_eq!(
+        forecast["periods"][0],
+        json!({
+            "start": "2026-12-01", "end": "2027-01-01", "mean": 1234.57, "low": 1100.1, "high": 1400.9
+        })
+    );
     assert_eq!(keys["tag_keys"], json!(["team", "eks:cluster-name", "env"]));
     assert_eq!(keys["truncated"], false);
     assert_eq!(two_keys["tag_keys"], json!(["team", "eks:cluster-name"]));
     assert_eq!(two_keys["truncated"], true);
     assert_eq!(values["values"], json!(["orders", "payments"]));
     assert_eq!(regions["dimension"], "REGION");
-    assert_eq!(regions["values"][0], json!({"value": "eu-west-1", "attributes": {"description": "EU (Ireland)"}}));
+    assert_eq!(
+        regions["values"][0],
+        json!({"value": "eu-west-1", "attributes": {"description": "EU (Ireland)"}})
+    );
     assert_eq!(regions["values"][1], json!({"value": "us-east-1"}));
 
     let requests = stub.requests();
@@ -158,7 +163,11 @@ async fn forecast_tags_and_dimension_values_are_read() {
     assert_eq!(forecast_request.body["PredictionIntervalLevel"], 80);
     let period = &forecast_request.body["TimePeriod"];
     assert!(period["Start"].as_str().unwrap() < period["End"].as_str().unwrap(), "{period}");
-    harness.assert_declared_equals_used(&["cost_forecast", "cost_list_tags", "cost_dimension_values"]);
+    harness.assert_declared_equals_used(&[
+        "cost_forecast",
+        "cost_list_tags",
+        "cost_dimension_values",
+    ]);
 }
 
 #[tokio::test]

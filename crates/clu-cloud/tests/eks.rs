@@ -81,7 +81,10 @@ async fn clusters_nodegroups_fargate_profiles_and_tags_come_from_moto() {
     let general = &nodegroups["nodegroups"][0];
     assert_eq!(general["name"], "general");
     assert_eq!(general["instance_types"], json!(["m6i.large"]));
-    assert_eq!((general["min_size"].clone(), general["desired_size"].clone()), (json!(2), json!(3)));
+    assert_eq!(
+        (general["min_size"].clone(), general["desired_size"].clone()),
+        (json!(2), json!(3))
+    );
     assert_eq!(general["max_size"], 6);
     assert_eq!(general["labels"], json!({"pool": "general"}));
     assert_eq!(nodegroups["truncated"], false);
@@ -146,7 +149,9 @@ fn eks_stub(request: &RestRequest) -> RestReply {
     let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
     let epoch = 1_767_225_600.0;
     match (request.method.as_str(), segments.as_slice()) {
-        ("GET", ["clusters", "prod", "addons"]) => RestReply::ok(json!({"addons": ["vpc-cni", "coredns"]})),
+        ("GET", ["clusters", "prod", "addons"]) => {
+            RestReply::ok(json!({"addons": ["vpc-cni", "coredns"]}))
+        }
         ("GET", ["clusters", "prod", "addons", "vpc-cni"]) => RestReply::ok(json!({"addon": {
             "addonName": "vpc-cni", "clusterName": "prod", "status": "DEGRADED",
             "addonVersion": "v1.18.0-eksbuild.1",
@@ -172,7 +177,9 @@ fn eks_stub(request: &RestRequest) -> RestReply {
                  "requiresConfiguration": false, "requiresIamPermissions": true},
             ],
         }]})),
-        ("GET", ["addons", "configuration-schemas"]) if request.query_param("addonName").as_deref() == Some("coredns") => {
+        ("GET", ["addons", "configuration-schemas"])
+            if request.query_param("addonName").as_deref() == Some("coredns") =>
+        {
             RestReply::ok(json!({
                 "addonName": "coredns", "addonVersion": "v1.11.4-eksbuild.2",
                 "configurationSchema": configuration_schema().to_string(),
@@ -180,24 +187,32 @@ fn eks_stub(request: &RestRequest) -> RestReply {
             }))
         }
         ("GET", ["addons", "configuration-schemas"]) => RestReply::JsonError(
-            404, "ResourceNotFoundException".into(), "no such addon version".into(),
+            404,
+            "ResourceNotFoundException".into(),
+            "no such addon version".into(),
         ),
-        ("GET", ["clusters", "prod", "access-entries"]) => RestReply::ok(json!({"accessEntries": [ADMIN, DEV]})),
-        ("GET", ["clusters", "prod", "access-entries", principal]) => RestReply::ok(json!({"accessEntry": {
-            "clusterName": "prod", "principalArn": principal, "type": "STANDARD",
-            "username": principal, "kubernetesGroups": if *principal == DEV { json!(["developers"]) } else { json!([]) },
-            "createdAt": epoch, "modifiedAt": epoch,
-        }})),
+        ("GET", ["clusters", "prod", "access-entries"]) => {
+            RestReply::ok(json!({"accessEntries": [ADMIN, DEV]}))
+        }
+        ("GET", ["clusters", "prod", "access-entries", principal]) => {
+            RestReply::ok(json!({"accessEntry": {
+                "clusterName": "prod", "principalArn": principal, "type": "STANDARD",
+                "username": principal, "kubernetesGroups": if *principal == DEV { json!(["developers"]) } else { json!([]) },
+                "createdAt": epoch, "modifiedAt": epoch,
+            }}))
+        }
         ("GET", ["clusters", "prod", "access-entries", principal, "access-policies"]) => {
             let (policy, scope) = if *principal == ADMIN {
                 ("AmazonEKSClusterAdminPolicy", json!({"type": "cluster"}))
             } else {
                 ("AmazonEKSEditPolicy", json!({"type": "namespace", "namespaces": ["orders"]}))
             };
-            RestReply::ok(json!({"clusterName": "prod", "principalArn": principal, "associatedAccessPolicies": [{
-                "policyArn": format!("arn:aws:eks::aws:cluster-access-policy/{policy}"),
-                "accessScope": scope, "associatedAt": epoch, "modifiedAt": epoch,
-            }]}))
+            RestReply::ok(
+                json!({"clusterName": "prod", "principalArn": principal, "associatedAccessPolicies": [{
+                    "policyArn": format!("arn:aws:eks::aws:cluster-access-policy/{policy}"),
+                    "accessScope": scope, "associatedAt": epoch, "modifiedAt": epoch,
+                }]}),
+            )
         }
         ("GET", ["access-policies"]) => RestReply::ok(json!({"accessPolicies": [
             {"name": "AmazonEKSAdminPolicy", "arn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy"},
@@ -228,29 +243,39 @@ fn eks_stub(request: &RestRequest) -> RestReply {
             "params": [{"type": "Version", "value": "1.32"}],
             "errors": [{"errorCode": "PodEvictionFailure", "errorMessage": "a PodDisruptionBudget blocks eviction", "resourceIds": ["orders/api"]}],
         }})),
-        ("GET", ["clusters", "prod", "pod-identity-associations"]) => RestReply::ok(json!({"associations": [{
-            "clusterName": "prod", "namespace": "orders", "serviceAccount": "api",
-            "associationArn": "arn:aws:eks:eu-west-1:123456789012:podidentityassociation/prod/a-1",
-            "associationId": "a-1",
-        }]})),
-        ("GET", ["clusters", "prod", "pod-identity-associations", "a-1"]) => RestReply::ok(json!({"association": {
-            "clusterName": "prod", "namespace": "orders", "serviceAccount": "api",
-            "roleArn": "arn:aws:iam::123456789012:role/orders-api", "associationId": "a-1",
-            "associationArn": "arn:aws:eks:eu-west-1:123456789012:podidentityassociation/prod/a-1",
-            "createdAt": epoch,
-        }})),
+        ("GET", ["clusters", "prod", "pod-identity-associations"]) => {
+            RestReply::ok(json!({"associations": [{
+                "clusterName": "prod", "namespace": "orders", "serviceAccount": "api",
+                "associationArn": "arn:aws:eks:eu-west-1:123456789012:podidentityassociation/prod/a-1",
+                "associationId": "a-1",
+            }]}))
+        }
+        ("GET", ["clusters", "prod", "pod-identity-associations", "a-1"]) => {
+            RestReply::ok(json!({"association": {
+                "clusterName": "prod", "namespace": "orders", "serviceAccount": "api",
+                "roleArn": "arn:aws:iam::123456789012:role/orders-api", "associationId": "a-1",
+                "associationArn": "arn:aws:eks:eu-west-1:123456789012:podidentityassociation/prod/a-1",
+                "createdAt": epoch,
+            }}))
+        }
         ("GET", ["clusters", "prod", "identity-provider-configs"]) => {
             RestReply::ok(json!({"identityProviderConfigs": [{"type": "oidc", "name": "corp"}]}))
         }
-        ("POST", ["clusters", "prod", "identity-provider-configs", "describe"]) => RestReply::ok(json!({
-            "identityProviderConfig": {"oidc": {
-                "identityProviderConfigName": "corp", "clusterName": "prod",
-                "issuerUrl": "https://login.corp.example", "clientId": "kubernetes",
-                "usernameClaim": "email", "groupsClaim": "groups", "status": "ACTIVE",
-                "requiredClaims": {"hd": "corp.example"},
-            }},
-        })),
-        _ => RestReply::JsonError(404, "ResourceNotFoundException".into(), format!("no route for {}", request.path)),
+        ("POST", ["clusters", "prod", "identity-provider-configs", "describe"]) => {
+            RestReply::ok(json!({
+                "identityProviderConfig": {"oidc": {
+                    "identityProviderConfigName": "corp", "clusterName": "prod",
+                    "issuerUrl": "https://login.corp.example", "clientId": "kubernetes",
+                    "usernameClaim": "email", "groupsClaim": "groups", "status": "ACTIVE",
+                    "requiredClaims": {"hd": "corp.example"},
+                }},
+            }))
+        }
+        _ => RestReply::JsonError(
+            404,
+            "ResourceNotFoundException".into(),
+            format!("no route for {}", request.path),
+        ),
     }
 }
 
@@ -288,7 +313,10 @@ async fn addon_versions_and_configuration_schemas_are_read() {
     let harness = Harness::new(stub.sdk_config().await);
 
     let versions = harness
-        .call("eks_describe_addon_versions", json!({"addon_name": "vpc-cni", "versions_per_addon": 1}))
+        .call(
+            "eks_describe_addon_versions",
+            json!({"addon_name": "vpc-cni", "versions_per_addon": 1}),
+        )
         .await;
     let schema = harness
         .call(
@@ -318,9 +346,13 @@ async fn addon_versions_and_configuration_schemas_are_read() {
     );
     assert_eq!(schema["configuration_schema"], configuration_schema());
     assert_eq!(absent["found"], false);
-    let request = stub.requests().into_iter().find(|r| r.path == "/addons/supported-versions").unwrap();
+    let request =
+        stub.requests().into_iter().find(|r| r.path == "/addons/supported-versions").unwrap();
     assert_eq!(request.query_param("addonName").as_deref(), Some("vpc-cni"));
-    harness.assert_declared_equals_used(&["eks_describe_addon_versions", "eks_describe_addon_configuration"]);
+    harness.assert_declared_equals_used(&[
+        "eks_describe_addon_versions",
+        "eks_describe_addon_configuration",
+    ]);
 }
 
 #[tokio::test]
@@ -366,11 +398,20 @@ async fn insights_are_listed_and_one_is_described_with_its_deprecations() {
     let described = harness.call("eks_insights", json!({"insight_id": "ins-1"})).await;
     let absent = harness.call("eks_insights", json!({"insight_id": "ins-404"})).await;
 
-    assert_eq!(listed["insights"][0]["status"], json!({"status": "ERROR", "reason": "Deprecated API usage detected"}));
+    assert_eq!(
+        listed["insights"][0]["status"],
+        json!({"status": "ERROR", "reason": "Deprecated API usage detected"})
+    );
     let filter = stub.requests().into_iter().find(|r| r.method == "POST").unwrap().json();
-    assert_eq!(filter["filter"], json!({"categories": ["UPGRADE_READINESS"], "statuses": ["ERROR"]}));
+    assert_eq!(
+        filter["filter"],
+        json!({"categories": ["UPGRADE_READINESS"], "statuses": ["ERROR"]})
+    );
     assert_eq!(described["recommendation"], "Update manifests and clients to the replacement API");
-    assert_eq!(described["deprecations"][0]["replaced_with"], "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas");
+    assert_eq!(
+        described["deprecations"][0]["replaced_with"],
+        "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas"
+    );
     assert_eq!(described["deprecations"][0]["clients"][0]["requests_last_30_days"], 12);
     assert_eq!(absent["found"], false);
     harness.assert_declared_equals_used(&["eks_insights"]);
@@ -383,7 +424,8 @@ async fn updates_pod_identity_and_identity_providers_are_described() {
 
     let updates = harness.call("eks_updates", json!({})).await;
     let one = harness.call("eks_updates", json!({"update_id": "u-1"})).await;
-    let associations = harness.call("eks_list_pod_identity_associations", json!({"namespace": "orders"})).await;
+    let associations =
+        harness.call("eks_list_pod_identity_associations", json!({"namespace": "orders"})).await;
     let providers = harness.call("eks_list_identity_provider_configs", json!({})).await;
 
     assert_eq!(updates["updates"][0], one);
@@ -392,8 +434,15 @@ async fn updates_pod_identity_and_identity_providers_are_described() {
     assert_eq!(one["errors"][0]["code"], "PodEvictionFailure");
     let association = &associations["associations"][0];
     assert_eq!(association["role_arn"], "arn:aws:iam::123456789012:role/orders-api");
-    assert_eq!((association["namespace"].clone(), association["service_account"].clone()), (json!("orders"), json!("api")));
-    let request = stub.requests().into_iter().find(|r| r.path.ends_with("pod-identity-associations")).unwrap();
+    assert_eq!(
+        (association["namespace"].clone(), association["service_account"].clone()),
+        (json!("orders"), json!("api"))
+    );
+    let request = stub
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("pod-identity-associations"))
+        .unwrap();
     assert_eq!(request.query_param("namespace").as_deref(), Some("orders"));
     let corp = &providers["identity_provider_configs"][0];
     assert_eq!(corp["issuer_url"], "https://login.corp.example");

@@ -69,6 +69,7 @@ async fn roles_show_the_service_accounts_their_trust_admits() {
         "Action": ["sts:AssumeRole", "sts:TagSession"]
     }]});
     create_role(&iam, &pod_identity, "/", &trust.to_string()).await;
+    let harness_config = config.clone();
     let harness = Harness::new(config);
 
     let view = harness.call("iam_list_roles", json!({"name_contains": prefix})).await;
@@ -110,6 +111,10 @@ async fn roles_show_the_service_accounts_their_trust_admits() {
     assert_eq!(only_pods["roles"].as_array().unwrap().len(), 2);
     assert_eq!(only_pods["truncated"], true);
     harness.assert_declared_equals_used(&["iam_list_roles"]);
+
+    let typed = clu_cloud::Cloud::new(&harness_config).roles(Some(1000)).await.unwrap();
+    let orders = typed.roles.iter().find(|r| r.name == wrong).unwrap();
+    assert_eq!(orders.irsa[0].subjects[0].service_account.as_deref(), Some("orders-api-old"));
 }
 
 #[tokio::test]
@@ -133,7 +138,12 @@ async fn a_trust_whose_condition_names_another_issuer_is_a_finding() {
 
     let findings = role(&view, &name)["irsa"][0]["findings"].as_array().unwrap().clone();
     assert_eq!(findings.len(), 2, "{findings:#?}");
-    assert!(findings[0].as_str().unwrap().contains("names issuer `oidc.eks.eu-west-1.amazonaws.com/id/OLD`"));
+    assert!(
+        findings[0]
+            .as_str()
+            .unwrap()
+            .contains("names issuer `oidc.eks.eu-west-1.amazonaws.com/id/OLD`")
+    );
 }
 
 #[tokio::test]
@@ -142,7 +152,13 @@ async fn one_role_has_its_trust_explained_and_every_policy_decoded() {
     let iam = aws_sdk_iam::Client::new(&config);
     let name = moto::unique_name("orders-api");
     let host = "oidc.eks.eu-west-1.amazonaws.com/id/ORDERS";
-    create_role(&iam, &name, "/", &irsa_trust(host, "StringEquals", "system:serviceaccount:orders:api")).await;
+    create_role(
+        &iam,
+        &name,
+        "/",
+        &irsa_trust(host, "StringEquals", "system:serviceaccount:orders:api"),
+    )
+    .await;
     let inline = json!({"Version": "2012-10-17", "Statement": [{
         "Sid": "ReadOrders", "Effect": "Allow", "Action": "s3:GetObject",
         "Resource": "arn:aws:s3:::orders/*"
@@ -177,10 +193,13 @@ async fn one_role_has_its_trust_explained_and_every_policy_decoded() {
     assert_eq!(view["name"], name.as_str());
     assert_eq!(view["trust"]["document"]["Statement"][0]["Sid"], "Irsa");
     let explanation = view["trust"]["explanation"][0].as_str().unwrap();
-    assert!(explanation.starts_with(&format!(
-        "Allow Federated `arn:aws:iam::{ACCOUNT}:oidc-provider/{host}` to \
+    assert!(
+        explanation.starts_with(&format!(
+            "Allow Federated `arn:aws:iam::{ACCOUNT}:oidc-provider/{host}` to \
          sts:AssumeRoleWithWebIdentity when StringEquals"
-    )), "{explanation}");
+        )),
+        "{explanation}"
+    );
     assert!(explanation.contains("system:serviceaccount:orders:api"), "{explanation}");
     assert_eq!(view["trust"]["irsa"][0]["subjects"][0]["service_account"], "api");
     assert_eq!(view["trust"]["findings"], json!([]));
@@ -269,7 +288,8 @@ async fn a_cluster_issuer_with_its_oidc_provider_is_matched() {
         .await;
     // Another test of this moto server may have made the region's provider already.
     if let Err(error) = created {
-        let code = aws_sdk_iam::error::ProvideErrorMetadata::code(&error).unwrap_or_default().to_owned();
+        let code =
+            aws_sdk_iam::error::ProvideErrorMetadata::code(&error).unwrap_or_default().to_owned();
         assert_eq!(code, "EntityAlreadyExists", "{error:?}");
     }
     let harness = Harness::new(config);

@@ -98,12 +98,10 @@ async fn elasticache_clusters_and_replication_groups_are_described_with_their_ta
         .unwrap();
     let harness = Harness::new(config);
 
-    let clusters = harness
-        .call("elasticache_describe_cache_clusters", json!({"identifier": id}))
-        .await;
-    let groups = harness
-        .call("elasticache_describe_replication_groups", json!({"identifier": group}))
-        .await;
+    let clusters =
+        harness.call("elasticache_describe_cache_clusters", json!({"identifier": id})).await;
+    let groups =
+        harness.call("elasticache_describe_replication_groups", json!({"identifier": group})).await;
 
     let sessions = &clusters["cache_clusters"][0];
     assert_eq!(sessions["id"], id.as_str());

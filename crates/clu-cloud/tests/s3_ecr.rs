@@ -71,7 +71,9 @@ async fn a_protected_bucket_and_a_bare_bucket_are_told_apart() {
         .bucket(&protected)
         .tagging(
             aws_sdk_s3::types::Tagging::builder()
-                .tag_set(aws_sdk_s3::types::Tag::builder().key("team").value("orders").build().unwrap())
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder().key("team").value("orders").build().unwrap(),
+                )
                 .build()
                 .unwrap(),
         )
@@ -171,7 +173,9 @@ async fn ecr_repositories_images_and_policies_are_read() {
         ecr.create_repository()
             .repository_name(name)
             .image_scanning_configuration(
-                aws_sdk_ecr::types::ImageScanningConfiguration::builder().scan_on_push(true).build(),
+                aws_sdk_ecr::types::ImageScanningConfiguration::builder()
+                    .scan_on_push(true)
+                    .build(),
             )
             .send()
             .await
@@ -228,10 +232,8 @@ async fn ecr_repositories_images_and_policies_are_read() {
     assert_eq!(with_policy["policy"]["document"], policy);
     assert_eq!(
         with_policy["policy"]["explanation"],
-        json!([
-            "Allow AWS `arn:aws:iam::123456789012:role/eks-node` to ecr:BatchGetImage, \
-             ecr:GetDownloadUrlForLayer"
-        ])
+        json!(["Allow AWS `arn:aws:iam::123456789012:role/eks-node` to ecr:BatchGetImage, \
+             ecr:GetDownloadUrlForLayer"])
     );
     assert_eq!(without["policy"], Value::Null);
     harness.assert_declared_equals_used(&[

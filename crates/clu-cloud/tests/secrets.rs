@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_support::Harness;
-use clu_core::tool::{Tool, ToolContext, ToolEnv, ToolSpec};
 use clu_core::Registry;
+use clu_core::tool::{Tool, ToolContext, ToolEnv, ToolSpec};
 use clu_testkit::awsstub::{AwsJsonStub, StubReply};
 use clu_testkit::moto;
 use serde_json::{Value, json};

@@ -131,7 +131,9 @@ pub struct RestStub {
 
 impl RestStub {
     /// Starts a stub answering every request through `handler`.
-    pub async fn start(handler: impl Fn(&RestRequest) -> RestReply + Send + Sync + 'static) -> Self {
+    pub async fn start(
+        handler: impl Fn(&RestRequest) -> RestReply + Send + Sync + 'static,
+    ) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let shared = Shared { handler: Arc::new(handler), requests: requests.clone() };
         let app = Router::new().fallback(answer).with_state(shared);
@@ -191,7 +193,8 @@ async fn answer(State(shared): State<Shared>, method: Method, uri: Uri, body: By
     let status = |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
     match (shared.handler)(&request) {
         RestReply::Json(code, value) => {
-            (status(code), [("content-type", "application/json")], value.to_string()).into_response()
+            (status(code), [("content-type", "application/json")], value.to_string())
+                .into_response()
         }
         RestReply::Xml(code, body) => {
             (status(code), [("content-type", "text/xml")], body).into_response()

@@ -144,7 +144,10 @@ fn elbv2(context: &ToolContext) -> Result<aws_sdk_elasticloadbalancingv2::Client
     clu_core::aws_client!(context, aws_sdk_elasticloadbalancingv2)
 }
 
-fn action_text(action: &aws_sdk_elasticloadbalancingv2::types::Action, names: &BTreeMap<String, String>) -> String {
+fn action_text(
+    action: &aws_sdk_elasticloadbalancingv2::types::Action,
+    names: &BTreeMap<String, String>,
+) -> String {
     let kind = action.r#type.as_ref().map_or("unknown", |t| t.as_str());
     let name_of = |arn: &str| names.get(arn).cloned().unwrap_or_else(|| arn.to_owned());
     let mut groups: Vec<String> = action.target_group_arn.iter().map(|arn| name_of(arn)).collect();
@@ -174,9 +177,8 @@ pub(crate) async fn load_balancers(
     let client = elbv2(context)?;
 
     let mut found = Bounded::new(limit);
-    let request = client
-        .describe_load_balancers()
-        .set_names((!names.is_empty()).then(|| names.to_vec()));
+    let request =
+        client.describe_load_balancers().set_names((!names.is_empty()).then(|| names.to_vec()));
     let mut pages = request.into_paginator().send();
     'pages: while let Some(page) = pages.next().await {
         let page = match page {
@@ -239,8 +241,16 @@ pub(crate) async fn load_balancers(
             .map(|d| Target {
                 id: d.target.as_ref().and_then(|t| t.id.clone()).unwrap_or_default(),
                 port: d.target.as_ref().and_then(|t| t.port),
-                state: d.target_health.as_ref().and_then(|h| h.state.as_ref()).map(|s| s.as_str().to_owned()),
-                reason: d.target_health.as_ref().and_then(|h| h.reason.as_ref()).map(|r| r.as_str().to_owned()),
+                state: d
+                    .target_health
+                    .as_ref()
+                    .and_then(|h| h.state.as_ref())
+                    .map(|s| s.as_str().to_owned()),
+                reason: d
+                    .target_health
+                    .as_ref()
+                    .and_then(|h| h.reason.as_ref())
+                    .map(|r| r.as_str().to_owned()),
                 description: d.target_health.as_ref().and_then(|h| h.description.clone()),
             })
             .collect();
@@ -279,11 +289,8 @@ pub(crate) async fn load_balancers(
                 });
             }
         }
-        let attached = target_groups
-            .iter()
-            .filter(|g| g.load_balancer_arns.contains(&arn))
-            .cloned()
-            .collect();
+        let attached =
+            target_groups.iter().filter(|g| g.load_balancer_arns.contains(&arn)).cloned().collect();
         load_balancers.push(LoadBalancer {
             name: lb.load_balancer_name.clone().unwrap_or_default(),
             arn,

@@ -394,7 +394,9 @@ mod tests {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             match tool {
                 "s3_list_buckets" => Err(ToolError::failed(tool, "the bucket listing broke")),
-                "secrets_list" => Err(ToolError::UnknownTool { name: tool.to_owned(), suggestion: None }),
+                "secrets_list" => {
+                    Err(ToolError::UnknownTool { name: tool.to_owned(), suggestion: None })
+                }
                 _ => Ok(json!({"items": [1, 2, 3], "truncated": tool == "ec2_describe_subnets"})),
             }
         }
@@ -430,7 +432,10 @@ mod tests {
 
         let error = |name: &str| inventory.section(name).unwrap().error.clone().unwrap();
         assert_eq!(error("s3_buckets").code, "tool-failed");
-        assert_eq!(error("s3_buckets").message, "tool `s3_list_buckets` failed: the bucket listing broke");
+        assert_eq!(
+            error("s3_buckets").message,
+            "tool `s3_list_buckets` failed: the bucket listing broke"
+        );
         assert_eq!(error("secrets").code, "unknown-tool");
         assert_eq!(error("eks_clusters").code, "section-timeout");
         assert_eq!(error("eks_clusters").message, "`eks_list_clusters` took longer than 0.1s");
@@ -452,9 +457,13 @@ mod tests {
         assert_eq!(names, ["vpcs", "volumes"]);
         assert!(inventory.sections.iter().all(|s| s.output.is_none()));
 
-        let options = InventoryOptions { sections: vec!["vpcs".to_owned()], ..InventoryOptions::default() };
+        let options =
+            InventoryOptions { sections: vec!["vpcs".to_owned()], ..InventoryOptions::default() };
         let inventory = take(&caller, &options).await;
-        assert_eq!(inventory.sections[0].output, Some(json!({"items": [1, 2, 3], "truncated": false})));
+        assert_eq!(
+            inventory.sections[0].output,
+            Some(json!({"items": [1, 2, 3], "truncated": false}))
+        );
     }
 
     #[test]

@@ -571,30 +571,33 @@ fn ec2(context: &ToolContext) -> Result<aws_sdk_ec2::Client> {
 
 pub(crate) async fn vpcs(context: &ToolContext, query: &Query) -> Result<Vpcs> {
     let client = ec2(context)?;
-    let request = client
-        .describe_vpcs()
-        .set_vpc_ids(query.sdk_ids())
-        .set_filters(query.sdk_filters());
-    let (found, not_found) = collect_pages!(context, query.limit, request, |page: aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput| {
-        page.vpcs.unwrap_or_default().into_iter().map(|vpc| {
-            let mut cidrs: Vec<String> = vpc.cidr_block.iter().cloned().collect();
-            for association in vpc.cidr_block_association_set() {
-                if let Some(block) = association.cidr_block()
-                    && !cidrs.iter().any(|c| c == block)
-                {
-                    cidrs.push(block.to_owned());
+    let request =
+        client.describe_vpcs().set_vpc_ids(query.sdk_ids()).set_filters(query.sdk_filters());
+    let (found, not_found) = collect_pages!(
+        context,
+        query.limit,
+        request,
+        |page: aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput| {
+            page.vpcs.unwrap_or_default().into_iter().map(|vpc| {
+                let mut cidrs: Vec<String> = vpc.cidr_block.iter().cloned().collect();
+                for association in vpc.cidr_block_association_set() {
+                    if let Some(block) = association.cidr_block()
+                        && !cidrs.iter().any(|c| c == block)
+                    {
+                        cidrs.push(block.to_owned());
+                    }
                 }
-            }
-            Vpc {
-                id: vpc.vpc_id.clone().unwrap_or_default(),
-                name: name_tag(vpc.tags.as_deref()),
-                cidr: vpc.cidr_block.clone(),
-                cidrs,
-                is_default: vpc.is_default.unwrap_or(false),
-                state: vpc.state.as_ref().map(|s| s.as_str().to_owned()),
-            }
-        })
-    });
+                Vpc {
+                    id: vpc.vpc_id.clone().unwrap_or_default(),
+                    name: name_tag(vpc.tags.as_deref()),
+                    cidr: vpc.cidr_block.clone(),
+                    cidrs,
+                    is_default: vpc.is_default.unwrap_or(false),
+                    state: vpc.state.as_ref().map(|s| s.as_str().to_owned()),
+                }
+            })
+        }
+    );
     Ok(Vpcs::from_bounded(found, not_found))
 }
 
@@ -634,13 +637,16 @@ pub(crate) async fn subnets(
     threshold_percent: f64,
 ) -> Result<Subnets> {
     let client = ec2(context)?;
-    let request = client
-        .describe_subnets()
-        .set_subnet_ids(query.sdk_ids())
-        .set_filters(query.sdk_filters());
-    let (found, not_found) = collect_pages!(context, query.limit, request, |page: aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput| {
-        page.subnets.unwrap_or_default().into_iter().map(|s| subnet_from(s, threshold_percent))
-    });
+    let request =
+        client.describe_subnets().set_subnet_ids(query.sdk_ids()).set_filters(query.sdk_filters());
+    let (found, not_found) = collect_pages!(
+        context,
+        query.limit,
+        request,
+        |page: aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput| {
+            page.subnets.unwrap_or_default().into_iter().map(|s| subnet_from(s, threshold_percent))
+        }
+    );
     Ok(Subnets::from_bounded(found, not_found))
 }
 
@@ -675,16 +681,25 @@ pub(crate) async fn route_tables(context: &ToolContext, query: &Query) -> Result
         .describe_route_tables()
         .set_route_table_ids(query.sdk_ids())
         .set_filters(query.sdk_filters());
-    let (found, not_found) = collect_pages!(context, query.limit, request, |page: aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput| {
-        page.route_tables.unwrap_or_default().into_iter().map(|table| RouteTable {
-            id: table.route_table_id.clone().unwrap_or_default(),
-            name: name_tag(table.tags.as_deref()),
-            vpc_id: table.vpc_id.clone(),
-            main: table.associations().iter().any(|a| a.main == Some(true)),
-            subnet_ids: table.associations().iter().filter_map(|a| a.subnet_id.clone()).collect(),
-            routes: table.routes().iter().map(route_from).collect(),
-        })
-    });
+    let (found, not_found) = collect_pages!(
+        context,
+        query.limit,
+        request,
+        |page: aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput| {
+            page.route_tables.unwrap_or_default().into_iter().map(|table| RouteTable {
+                id: table.route_table_id.clone().unwrap_or_default(),
+                name: name_tag(table.tags.as_deref()),
+                vpc_id: table.vpc_id.clone(),
+                main: table.associations().iter().any(|a| a.main == Some(true)),
+                subnet_ids: table
+                    .associations()
+                    .iter()
+                    .filter_map(|a| a.subnet_id.clone())
+                    .collect(),
+                routes: table.routes().iter().map(route_from).collect(),
+            })
+        }
+    );
     Ok(RouteTables::from_bounded(found, not_found))
 }
 
@@ -755,16 +770,21 @@ pub(crate) async fn security_groups(
         .describe_security_groups()
         .set_group_ids(query.sdk_ids())
         .set_filters(query.sdk_filters());
-    let (found, not_found) = collect_pages!(context, query.limit, request, |page: aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput| {
-        page.security_groups.unwrap_or_default().into_iter().map(|group| SecurityGroup {
-            id: group.group_id.clone().unwrap_or_default(),
-            name: group.group_name.clone(),
-            vpc_id: group.vpc_id.clone(),
-            description: group.description.clone(),
-            ingress: rules_from(group.ip_permissions()),
-            egress: rules_from(group.ip_permissions_egress()),
-        })
-    });
+    let (found, not_found) = collect_pages!(
+        context,
+        query.limit,
+        request,
+        |page: aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput| {
+            page.security_groups.unwrap_or_default().into_iter().map(|group| SecurityGroup {
+                id: group.group_id.clone().unwrap_or_default(),
+                name: group.group_name.clone(),
+                vpc_id: group.vpc_id.clone(),
+                description: group.description.clone(),
+                ingress: rules_from(group.ip_permissions()),
+                egress: rules_from(group.ip_permissions_egress()),
+            })
+        }
+    );
     Ok(SecurityGroups::from_bounded(found, not_found))
 }
 
@@ -811,9 +831,14 @@ pub(crate) async fn network_acls(context: &ToolContext, query: &Query) -> Result
         .describe_network_acls()
         .set_network_acl_ids(query.sdk_ids())
         .set_filters(query.sdk_filters());
-    let (found, not_found) = collect_pages!(context, query.limit, request, |page: aws_sdk_ec2::operation::describe_network_acls::DescribeNetworkAclsOutput| {
-        page.network_acls.unwrap_or_default().into_iter().map(network_acl_from)
-    });
+    let (found, not_found) = collect_pages!(
+        context,
+        query.limit,
+        request,
+        |page: aws_sdk_ec2::operation::describe_network_acls::DescribeNetworkAclsOutput| {
+            page.network_acls.unwrap_or_default().into_iter().map(network_acl_from)
+        }
+    );
     Ok(NetworkAcls::from_bounded(found, not_found))
 }
 
@@ -823,20 +848,33 @@ pub(crate) async fn nat_gateways(context: &ToolContext, query: &Query) -> Result
         .describe_nat_gateways()
         .set_nat_gateway_ids(query.sdk_ids())
         .set_filter(query.sdk_filters());
-    let (found, not_found) = collect_pages!(context, query.limit, request, |page: aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput| {
-        page.nat_gateways.unwrap_or_default().into_iter().map(|nat| NatGateway {
-            id: nat.nat_gateway_id.clone().unwrap_or_default(),
-            name: name_tag(nat.tags.as_deref()),
-            vpc_id: nat.vpc_id.clone(),
-            subnet_id: nat.subnet_id.clone(),
-            state: nat.state.as_ref().map(|s| s.as_str().to_owned()),
-            connectivity: nat.connectivity_type.as_ref().map(|c| c.as_str().to_owned()),
-            public_ips: nat.nat_gateway_addresses().iter().filter_map(|a| a.public_ip.clone()).collect(),
-            private_ips: nat.nat_gateway_addresses().iter().filter_map(|a| a.private_ip.clone()).collect(),
-            failure: nat.failure_message.clone(),
-            created: timestamp(nat.create_time.as_ref()),
-        })
-    });
+    let (found, not_found) = collect_pages!(
+        context,
+        query.limit,
+        request,
+        |page: aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput| {
+            page.nat_gateways.unwrap_or_default().into_iter().map(|nat| NatGateway {
+                id: nat.nat_gateway_id.clone().unwrap_or_default(),
+                name: name_tag(nat.tags.as_deref()),
+                vpc_id: nat.vpc_id.clone(),
+                subnet_id: nat.subnet_id.clone(),
+                state: nat.state.as_ref().map(|s| s.as_str().to_owned()),
+                connectivity: nat.connectivity_type.as_ref().map(|c| c.as_str().to_owned()),
+                public_ips: nat
+                    .nat_gateway_addresses()
+                    .iter()
+                    .filter_map(|a| a.public_ip.clone())
+                    .collect(),
+                private_ips: nat
+                    .nat_gateway_addresses()
+                    .iter()
+                    .filter_map(|a| a.private_ip.clone())
+                    .collect(),
+                failure: nat.failure_message.clone(),
+                created: timestamp(nat.create_time.as_ref()),
+            })
+        }
+    );
     Ok(NatGateways::from_bounded(found, not_found))
 }
 
@@ -886,13 +924,18 @@ pub(crate) async fn instances(context: &ToolContext, query: &Query) -> Result<In
         .describe_instances()
         .set_instance_ids(query.sdk_ids())
         .set_filters(query.sdk_filters());
-    let (found, not_found) = collect_pages!(context, query.limit, request, |page: aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput| {
-        page.reservations
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|r| r.instances.unwrap_or_default())
-            .map(instance_from)
-    });
+    let (found, not_found) = collect_pages!(
+        context,
+        query.limit,
+        request,
+        |page: aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput| {
+            page.reservations
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|r| r.instances.unwrap_or_default())
+                .map(instance_from)
+        }
+    );
     Ok(Instances::from_bounded(found, not_found))
 }
 
@@ -935,25 +978,32 @@ pub(crate) async fn network_interfaces(
 
 pub(crate) async fn volumes(context: &ToolContext, query: &Query) -> Result<Volumes> {
     let client = ec2(context)?;
-    let request = client
-        .describe_volumes()
-        .set_volume_ids(query.sdk_ids())
-        .set_filters(query.sdk_filters());
-    let (found, not_found) = collect_pages!(context, query.limit, request, |page: aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput| {
-        page.volumes.unwrap_or_default().into_iter().map(|volume| Volume {
-            id: volume.volume_id.clone().unwrap_or_default(),
-            name: name_tag(volume.tags.as_deref()),
-            size_gib: volume.size.map_or(0, i64::from),
-            volume_type: volume.volume_type.as_ref().map(|t| t.as_str().to_owned()),
-            iops: volume.iops.map(i64::from),
-            throughput: volume.throughput.map(i64::from),
-            state: volume.state.as_ref().map(|s| s.as_str().to_owned()),
-            availability_zone: volume.availability_zone.clone(),
-            attached_to: volume.attachments().iter().filter_map(|a| a.instance_id.clone()).collect(),
-            encrypted: volume.encrypted.unwrap_or(false),
-            created: timestamp(volume.create_time.as_ref()),
-        })
-    });
+    let request =
+        client.describe_volumes().set_volume_ids(query.sdk_ids()).set_filters(query.sdk_filters());
+    let (found, not_found) = collect_pages!(
+        context,
+        query.limit,
+        request,
+        |page: aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput| {
+            page.volumes.unwrap_or_default().into_iter().map(|volume| Volume {
+                id: volume.volume_id.clone().unwrap_or_default(),
+                name: name_tag(volume.tags.as_deref()),
+                size_gib: volume.size.map_or(0, i64::from),
+                volume_type: volume.volume_type.as_ref().map(|t| t.as_str().to_owned()),
+                iops: volume.iops.map(i64::from),
+                throughput: volume.throughput.map(i64::from),
+                state: volume.state.as_ref().map(|s| s.as_str().to_owned()),
+                availability_zone: volume.availability_zone.clone(),
+                attached_to: volume
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| a.instance_id.clone())
+                    .collect(),
+                encrypted: volume.encrypted.unwrap_or(false),
+                created: timestamp(volume.create_time.as_ref()),
+            })
+        }
+    );
     Ok(Volumes::from_bounded(found, not_found))
 }
 
@@ -1018,16 +1068,14 @@ impl Tool for Describe {
                 let input: SubnetsInput = context.parse_input(input)?;
                 let threshold =
                     input.nearly_exhausted_below_percent.unwrap_or(NEARLY_EXHAUSTED_BELOW_PERCENT);
-                let query = Query::new(limit(input.limit))
-                    .ids(input.ids)
-                    .filter("vpc-id", input.vpc_id);
+                let query =
+                    Query::new(limit(input.limit)).ids(input.ids).filter("vpc-id", input.vpc_id);
                 to_value(tool, &subnets(context, &query, threshold).await?)
             }
             View::SecurityGroups => {
                 let input: VpcInput = context.parse_input(input)?;
-                let query = Query::new(limit(input.limit))
-                    .ids(input.ids)
-                    .filter("vpc-id", input.vpc_id);
+                let query =
+                    Query::new(limit(input.limit)).ids(input.ids).filter("vpc-id", input.vpc_id);
                 to_value(tool, &security_groups(context, &query).await?)
             }
             View::InternetGateways => {
@@ -1201,10 +1249,7 @@ impl crate::Cloud {
     }
 
     /// Network interfaces, as `ec2_describe_network_interfaces` gives them.
-    pub async fn network_interfaces(
-        &self,
-        input: &SubnetScopedInput,
-    ) -> Result<NetworkInterfaces> {
+    pub async fn network_interfaces(&self, input: &SubnetScopedInput) -> Result<NetworkInterfaces> {
         self.call_typed("ec2_describe_network_interfaces", input).await
     }
 

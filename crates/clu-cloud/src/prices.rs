@@ -144,9 +144,8 @@ impl RegionPrices {
         let extra = match volume_type {
             "gp3" => {
                 let iops = (iops.unwrap_or(0) - i64::from(self.gp3_baseline_iops)).max(0);
-                let throughput = (throughput.unwrap_or(0)
-                    - i64::from(self.gp3_baseline_throughput))
-                .max(0);
+                let throughput =
+                    (throughput.unwrap_or(0) - i64::from(self.gp3_baseline_throughput)).max(0);
                 iops as f64 * self.gp3_iops_month + throughput as f64 * self.gp3_throughput_month
             }
             "io1" | "io2" => iops.unwrap_or(0).max(0) as f64 * self.io_iops_month,
@@ -196,7 +195,10 @@ pub struct Prices<'a> {
     pub priced_as: &'a str,
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call per region reads like a row of the price list")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per region reads like a row of the price list"
+)]
 fn region(
     gp2: f64,
     gp3: f64,
@@ -408,7 +410,10 @@ mod tests {
             prices.alb_hour = -1.0;
         }
         let error = PriceTable::from_json(&serde_json::to_string(&table).unwrap()).unwrap_err();
-        assert_eq!(error.to_string(), "the price table's `eu-west-1.alb_hour` is -1, which is not a price");
+        assert_eq!(
+            error.to_string(),
+            "the price table's `eu-west-1.alb_hour` is -1, which is not a price"
+        );
 
         let error = PriceTable::from_json("{\"as_of\": 1}").unwrap_err();
         assert!(error.to_string().starts_with("invalid price table: "), "{error}");

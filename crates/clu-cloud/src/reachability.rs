@@ -27,7 +27,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::common::grant;
+use crate::common::{Bounded, grant};
 use crate::network::{self, NetworkAcl, NetworkAclRule, Peer, Query, RouteTable, SecurityGroup};
 
 // ---------------------------------------------------------------------------------------------
@@ -295,7 +295,11 @@ fn flow_text(protocol: Protocol, from: u16, to: u16) -> String {
     }
 }
 
-fn render_group_rule(group: &str, rule: &network::SecurityGroupRule, direction: Direction) -> String {
+fn render_group_rule(
+    group: &str,
+    rule: &network::SecurityGroupRule,
+    direction: Direction,
+) -> String {
     let peer = match &rule.peer {
         Peer::Cidr(c) | Peer::Ipv6Cidr(c) => c.clone(),
         Peer::SecurityGroup(g) => format!("security group {g}"),
@@ -527,8 +531,7 @@ impl Evaluation<'_> {
                 }
                 continue;
             };
-            if block.contains(&addresses) && best.is_none_or(|(_, b)| block.prefix() > b.prefix())
-            {
+            if block.contains(&addresses) && best.is_none_or(|(_, b)| block.prefix() > b.prefix()) {
                 best = Some((route, block));
             }
         }
@@ -770,7 +773,10 @@ impl CheckReachability {
                     "ec2:DescribeSecurityGroups",
                     "ec2:DescribeSubnets",
                 ]),
-                grant(&["rds:DescribeDBInstances"], &["arn:{partition}:rds:{region}:{account}:db:*"]),
+                grant(
+                    &["rds:DescribeDBInstances"],
+                    &["arn:{partition}:rds:{region}:{account}:db:*"],
+                ),
             ],
             rbac: vec![],
         };
@@ -802,10 +808,7 @@ fn one_instance(found: network::Instances, id: &str) -> Resolved {
     let Some(instance) = found.instances.into_iter().next() else {
         return Err(format!("instance {id} not found"));
     };
-    let addresses = instance
-        .private_ip
-        .as_deref()
-        .and_then(|ip| Cidr::parse(ip).ok());
+    let addresses = instance.private_ip.as_deref().and_then(|ip| Cidr::parse(ip).ok());
     Ok(Endpoint {
         label: format!("instance {id}"),
         addresses,
@@ -938,7 +941,8 @@ async fn resolve_database(context: &ToolContext, target: &str) -> Result<Resolve
     }
     let mut pages = request.into_paginator().send();
     let mut database = None;
-    let mut seen = 0;
+    // An endpoint is looked for among a bounded number of instances, identifiers kept.
+    let mut scanned = Bounded::new(LOOKUP * 10);
     'pages: while let Some(page) = pages.next().await {
         let page = match page {
             Ok(page) => page,
@@ -952,7 +956,6 @@ async fn resolve_database(context: &ToolContext, target: &str) -> Result<Resolve
             }
         };
         for instance in page.db_instances.unwrap_or_default() {
-            seen += 1;
             let matches = if is_endpoint {
                 instance.endpoint.as_ref().and_then(|e| e.address.as_deref()) == Some(address)
             } else {
@@ -962,13 +965,21 @@ async fn resolve_database(context: &ToolContext, target: &str) -> Result<Resolve
                 database = Some(instance);
                 break 'pages;
             }
-            if seen >= LOOKUP * 10 {
-                break 'pages;
-            }
+            scanned.push(instance.db_instance_identifier.unwrap_or_default());
+        }
+        if scanned.is_full() {
+            break;
         }
     }
     let Some(database) = database else {
-        return Ok(Err(format!("no RDS instance has the identifier or endpoint {target}")));
+        let searched = if scanned.is_full() {
+            format!(" among the first {} RDS instances", scanned.items.len())
+        } else {
+            String::new()
+        };
+        return Ok(Err(format!(
+            "no RDS instance has the identifier or endpoint {target}{searched}"
+        )));
     };
     let name = database.db_instance_identifier.clone().unwrap_or_else(|| target.to_owned());
     let zone = database.availability_zone.clone();
@@ -985,11 +996,7 @@ async fn resolve_database(context: &ToolContext, target: &str) -> Result<Resolve
         .iter()
         .filter_map(|g| g.vpc_security_group_id.clone())
         .collect();
-    let port = database
-        .endpoint
-        .as_ref()
-        .and_then(|e| e.port)
-        .and_then(|p| u16::try_from(p).ok());
+    let port = database.endpoint.as_ref().and_then(|e| e.port).and_then(|p| u16::try_from(p).ok());
     let mut notes = vec![];
     if let Some(subnet) = &subnet {
         notes.push(format!(
@@ -1034,9 +1041,10 @@ async fn subnet_side(context: &ToolContext, id: &str) -> Result<Option<SubnetSid
 
 fn side(endpoint: &Endpoint, subnet: Option<SubnetSide>, groups: &[SecurityGroup]) -> Side {
     let addresses = endpoint.addresses.or_else(|| subnet.as_ref().and_then(|s| s.cidr));
-    let security_groups = endpoint.group_ids.as_ref().map(|ids| {
-        groups.iter().filter(|g| ids.contains(&g.id)).cloned().collect::<Vec<_>>()
-    });
+    let security_groups = endpoint
+        .group_ids
+        .as_ref()
+        .map(|ids| groups.iter().filter(|g| ids.contains(&g.id)).cloned().collect::<Vec<_>>());
     Side { label: endpoint.label.clone(), addresses, subnet, security_groups }
 }
 
@@ -1059,7 +1067,8 @@ impl Tool for CheckReachability {
         };
         let unresolved = |mut report: Reachability, why: String| {
             report.unresolved = Some(why);
-            serde_json::to_value(report).map_err(|e| ToolError::failed(context.tool(), e.to_string()))
+            serde_json::to_value(report)
+                .map_err(|e| ToolError::failed(context.tool(), e.to_string()))
         };
 
         let source = match resolve_source(context, input.source.trim()).await? {

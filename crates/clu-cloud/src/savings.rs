@@ -92,7 +92,8 @@ fn volume_findings(volume: &Volume, prices: &RegionPrices, findings: &mut Vec<Sa
     let volume_type = volume.volume_type.as_deref().unwrap_or("unknown");
     let unattached = volume.attached_to.is_empty() && volume.state.as_deref() == Some("available");
     if unattached {
-        let cost = prices.ebs_volume_month(volume_type, volume.size_gib, volume.iops, volume.throughput);
+        let cost =
+            prices.ebs_volume_month(volume_type, volume.size_gib, volume.iops, volume.throughput);
         let detail = match cost {
             Some(cost) => format!(
                 "{} GiB {volume_type} volume attached to nothing, costing about ${cost:.2} a month",
@@ -357,7 +358,7 @@ impl crate::Cloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elb::{LoadBalancer, Listener, Target, TargetGroup};
+    use crate::elb::{Listener, LoadBalancer, Target, TargetGroup};
 
     fn volume(id: &str, volume_type: &str, size: i64, attached: bool) -> Volume {
         Volume {
@@ -387,14 +388,25 @@ mod tests {
             load_balancer_arns: attached_to.iter().map(|s| (*s).to_owned()).collect(),
             targets: targets
                 .iter()
-                .map(|id| Target { id: (*id).to_owned(), port: Some(80), state: None, reason: None, description: None })
+                .map(|id| Target {
+                    id: (*id).to_owned(),
+                    port: Some(80),
+                    state: None,
+                    reason: None,
+                    description: None,
+                })
                 .collect(),
             healthy,
             unhealthy: targets.len() - healthy,
         }
     }
 
-    fn balancer(name: &str, kind: &str, listeners: usize, groups: Vec<TargetGroup>) -> LoadBalancer {
+    fn balancer(
+        name: &str,
+        kind: &str,
+        listeners: usize,
+        groups: Vec<TargetGroup>,
+    ) -> LoadBalancer {
         LoadBalancer {
             name: name.to_owned(),
             arn: format!("arn:lb/{name}"),
@@ -407,7 +419,11 @@ mod tests {
             security_group_ids: vec![],
             created: None,
             listeners: (0..listeners)
-                .map(|_| Listener { port: Some(80), protocol: Some("HTTP".to_owned()), default_actions: vec![] })
+                .map(|_| Listener {
+                    port: Some(80),
+                    protocol: Some("HTTP".to_owned()),
+                    default_actions: vec![],
+                })
                 .collect(),
             target_groups: groups,
         }
@@ -420,7 +436,8 @@ mod tests {
     #[test]
     fn unattached_volumes_cost_their_whole_price() {
         let volumes = [volume("vol-free", "st1", 500, false), volume("vol-used", "st1", 500, true)];
-        let report = detect(&volumes, &LoadBalancers::default(), &PriceTable::embedded(), "us-east-1");
+        let report =
+            detect(&volumes, &LoadBalancers::default(), &PriceTable::embedded(), "us-east-1");
         // 500 GiB of st1 at 0.045.
         assert_eq!(kinds(&report), [(SavingsKind::UnattachedVolume, "vol-free", 22.5)]);
         assert_eq!(report.total_monthly_usd, 22.5);
@@ -432,18 +449,28 @@ mod tests {
         // 2000 GiB: gp2 200.00; gp3 160.00 + 3000 IOPS over baseline * 0.005 + 125 MiB/s over
         // baseline * 0.04 = 160 + 15 + 5 = 180.00.
         let volumes = [volume("vol-small", "gp2", 100, true), volume("vol-big", "gp2", 2000, true)];
-        let report = detect(&volumes, &LoadBalancers::default(), &PriceTable::embedded(), "us-east-1");
+        let report =
+            detect(&volumes, &LoadBalancers::default(), &PriceTable::embedded(), "us-east-1");
         assert_eq!(
             kinds(&report),
             [(SavingsKind::Gp2Volume, "vol-big", 20.0), (SavingsKind::Gp2Volume, "vol-small", 2.0)]
         );
         assert_eq!(report.total_monthly_usd, 22.0);
-        assert!(report.findings[0].action.contains("6000 IOPS and 250 MiB/s"), "{:?}", report.findings[0]);
+        assert!(
+            report.findings[0].action.contains("6000 IOPS and 250 MiB/s"),
+            "{:?}",
+            report.findings[0]
+        );
     }
 
     #[test]
     fn an_unattached_gp2_volume_is_counted_once() {
-        let report = detect(&[volume("vol-1", "gp2", 100, false)], &LoadBalancers::default(), &PriceTable::embedded(), "us-east-1");
+        let report = detect(
+            &[volume("vol-1", "gp2", 100, false)],
+            &LoadBalancers::default(),
+            &PriceTable::embedded(),
+            "us-east-1",
+        );
         assert_eq!(kinds(&report), [(SavingsKind::UnattachedVolume, "vol-1", 10.0)]);
     }
 
@@ -452,9 +479,24 @@ mod tests {
         let balancers = LoadBalancers {
             load_balancers: vec![
                 balancer("no-listener", "application", 0, vec![]),
-                balancer("no-target", "network", 1, vec![group("empty", &[], 0, &["arn:lb/no-target"])]),
-                balancer("sick", "application", 1, vec![group("sick-tg", &["i-1"], 0, &["arn:lb/sick"])]),
-                balancer("fine", "application", 1, vec![group("fine-tg", &["i-2"], 1, &["arn:lb/fine"])]),
+                balancer(
+                    "no-target",
+                    "network",
+                    1,
+                    vec![group("empty", &[], 0, &["arn:lb/no-target"])],
+                ),
+                balancer(
+                    "sick",
+                    "application",
+                    1,
+                    vec![group("sick-tg", &["i-1"], 0, &["arn:lb/sick"])],
+                ),
+                balancer(
+                    "fine",
+                    "application",
+                    1,
+                    vec![group("fine-tg", &["i-2"], 1, &["arn:lb/fine"])],
+                ),
             ],
             unattached_target_groups: vec![group("orphan", &[], 0, &[])],
             truncated: false,
@@ -478,13 +520,23 @@ mod tests {
 
     #[test]
     fn the_report_names_the_prices_it_used() {
-        let report = detect(&[volume("vol-1", "gp2", 10, false)], &LoadBalancers::default(), &PriceTable::embedded(), "sa-east-1");
+        let report = detect(
+            &[volume("vol-1", "gp2", 10, false)],
+            &LoadBalancers::default(),
+            &PriceTable::embedded(),
+            "sa-east-1",
+        );
         assert_eq!(report.prices_as_of, crate::prices::EMBEDDED_AS_OF);
         assert_eq!(report.priced_as, "us-east-1");
         assert_eq!(report.region, "sa-east-1");
         assert_eq!(report.currency, "USD");
 
-        let report = detect(&[volume("vol-1", "gp2", 10, false)], &LoadBalancers::default(), &PriceTable::embedded(), "eu-west-1");
+        let report = detect(
+            &[volume("vol-1", "gp2", 10, false)],
+            &LoadBalancers::default(),
+            &PriceTable::embedded(),
+            "eu-west-1",
+        );
         assert_eq!(report.priced_as, "eu-west-1");
         assert_eq!(report.total_monthly_usd, 1.1);
     }

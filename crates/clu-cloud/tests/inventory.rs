@@ -34,7 +34,11 @@ async fn the_library_inventory_counts_every_section_and_records_each_failure() {
     assert!(count("load_balancers") >= 2);
     let subnets = taken.section("subnets").unwrap().output.as_ref().unwrap();
     assert!(
-        subnets["subnets"].as_array().unwrap().iter().any(|s| s["id"] == world.tiny_subnet.as_str()),
+        subnets["subnets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == world.tiny_subnet.as_str()),
         "the library keeps every section's listing"
     );
 }
@@ -77,15 +81,20 @@ async fn the_tool_runs_only_the_chosen_sections_and_refuses_unknown_ones() {
     let output =
         ok(&world.config, &recorder, "cloud_inventory", json!({"sections": ["volumes", "vpcs"]}))
             .await;
-    let names: Vec<&str> =
-        output["sections"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = output["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["vpcs", "volumes"]);
     assert_eq!(
         recorder.actions_of("cloud_inventory").iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         ["ec2:DescribeVolumes", "ec2:DescribeVpcs"]
     );
 
-    let outcome = call(&world.config, &recorder, "cloud_inventory", json!({"sections": ["printers"]})).await;
+    let outcome =
+        call(&world.config, &recorder, "cloud_inventory", json!({"sections": ["printers"]})).await;
     let error = outcome.result.unwrap_err();
     assert_eq!(error.code(), "invalid-input");
     assert!(error.to_string().contains("no inventory section `printers`"), "{error}");

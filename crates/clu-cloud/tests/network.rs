@@ -111,7 +111,7 @@ async fn network_acls_list_rules_in_evaluation_order() {
     )
     .await;
     let acls = output["network_acls"].as_array().unwrap();
-    assert_eq!(ids(&output, "network_acls"), [world.locked_acl.clone()]);
+    assert_eq!(ids(&output, "network_acls"), std::slice::from_ref(&world.locked_acl));
     let ingress = &acls[0]["ingress"];
     assert_eq!(
         ingress[0],
@@ -132,7 +132,11 @@ async fn route_tables_gateways_and_vpcs_of_one_vpc() {
     let main = &tables["route_tables"][0];
     assert_eq!(main["main"], true);
     assert!(
-        main["routes"].as_array().unwrap().iter().any(|r| r["destination"] == "10.0.0.0/16" && r["target"] == "local"),
+        main["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["destination"] == "10.0.0.0/16" && r["target"] == "local"),
         "{tables:#}"
     );
 
@@ -142,7 +146,8 @@ async fn route_tables_gateways_and_vpcs_of_one_vpc() {
 
     let nats = ok(&world.config, &recorder, "ec2_describe_nat_gateways", vpc.clone()).await;
     assert_eq!(nats["nat_gateways"], json!([]));
-    let gateways = ok(&world.config, &recorder, "ec2_describe_internet_gateways", vpc.clone()).await;
+    let gateways =
+        ok(&world.config, &recorder, "ec2_describe_internet_gateways", vpc.clone()).await;
     assert_eq!(gateways["internet_gateways"], json!([]));
 
     for tool in [
@@ -199,7 +204,9 @@ async fn instances_interfaces_and_volumes_of_the_world() {
     assert_eq!(used["attached_to"], json!([world.app_instance]));
     assert_eq!(used["size_gib"], 500);
 
-    for tool in ["ec2_describe_instances", "ec2_describe_network_interfaces", "ec2_describe_volumes"] {
+    for tool in
+        ["ec2_describe_instances", "ec2_describe_network_interfaces", "ec2_describe_volumes"]
+    {
         assert_declared_equals_used(&recorder, tool);
     }
 }
@@ -219,7 +226,10 @@ async fn load_balancers_come_with_listeners_target_groups_and_health() {
     assert_eq!(empty["listeners"][0]["port"], 80);
     let group = &empty["target_groups"][0];
     assert_eq!(group["arn"], world.empty_group_arn.as_str());
-    assert_eq!(empty["listeners"][0]["default_actions"], json!([format!("forward:{}", group["name"].as_str().unwrap())]));
+    assert_eq!(
+        empty["listeners"][0]["default_actions"],
+        json!([format!("forward:{}", group["name"].as_str().unwrap())])
+    );
     assert_eq!(group["targets"], json!([]));
     let orphans = output["unattached_target_groups"].as_array().unwrap();
     assert!(orphans.iter().any(|g| g["arn"] == world.orphan_group_arn.as_str()), "{output:#}");

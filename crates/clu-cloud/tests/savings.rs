@@ -9,7 +9,10 @@ use clu_core::guard::Recorder;
 use net_fixtures::{assert_declared_equals_used, ok, seed};
 use serde_json::json;
 
-fn finding<'a>(report: &'a SavingsReport, resource: &str) -> &'a clu_cloud::savings::SavingsFinding {
+fn finding<'a>(
+    report: &'a SavingsReport,
+    resource: &str,
+) -> &'a clu_cloud::savings::SavingsFinding {
     report
         .findings
         .iter()

@@ -26,7 +26,11 @@ fn group_peer(id: &str) -> Peer {
     Peer::SecurityGroup(id.to_owned())
 }
 
-fn group(id: &str, ingress: Vec<SecurityGroupRule>, egress: Vec<SecurityGroupRule>) -> SecurityGroup {
+fn group(
+    id: &str,
+    ingress: Vec<SecurityGroupRule>,
+    egress: Vec<SecurityGroupRule>,
+) -> SecurityGroup {
     SecurityGroup {
         id: id.to_owned(),
         name: Some(id.to_owned()),
@@ -37,7 +41,13 @@ fn group(id: &str, ingress: Vec<SecurityGroupRule>, egress: Vec<SecurityGroupRul
     }
 }
 
-fn entry(number: i32, action: &str, protocol: &str, ports: Option<(i32, i32)>, block: &str) -> NetworkAclRule {
+fn entry(
+    number: i32,
+    action: &str,
+    protocol: &str,
+    ports: Option<(i32, i32)>,
+    block: &str,
+) -> NetworkAclRule {
     NetworkAclRule {
         rule_number: number,
         action: action.to_owned(),
@@ -49,7 +59,10 @@ fn entry(number: i32, action: &str, protocol: &str, ports: Option<(i32, i32)>, b
 }
 
 fn allow_all() -> Vec<NetworkAclRule> {
-    vec![entry(100, "allow", "all", None, "0.0.0.0/0"), entry(32767, "deny", "all", None, "0.0.0.0/0")]
+    vec![
+        entry(100, "allow", "all", None, "0.0.0.0/0"),
+        entry(32767, "deny", "all", None, "0.0.0.0/0"),
+    ]
 }
 
 fn acl(id: &str) -> NetworkAcl {
@@ -65,14 +78,32 @@ fn acl(id: &str) -> NetworkAcl {
 }
 
 fn route(destination: &str, target: &str, state: &str) -> Route {
-    Route { destination: destination.to_owned(), target: target.to_owned(), state: Some(state.to_owned()) }
+    Route {
+        destination: destination.to_owned(),
+        target: target.to_owned(),
+        state: Some(state.to_owned()),
+    }
 }
 
 fn table(id: &str, routes: Vec<Route>) -> RouteTable {
-    RouteTable { id: id.to_owned(), name: None, vpc_id: Some("vpc-1".to_owned()), main: false, subnet_ids: vec![], routes }
+    RouteTable {
+        id: id.to_owned(),
+        name: None,
+        vpc_id: Some("vpc-1".to_owned()),
+        main: false,
+        subnet_ids: vec![],
+        routes,
+    }
 }
 
-fn subnet(id: &str, vpc: &str, block: &str, acl_id: &str, table_id: &str, vpc_block: &str) -> SubnetSide {
+fn subnet(
+    id: &str,
+    vpc: &str,
+    block: &str,
+    acl_id: &str,
+    table_id: &str,
+    vpc_block: &str,
+) -> SubnetSide {
     SubnetSide {
         id: id.to_owned(),
         vpc_id: Some(vpc.to_owned()),
@@ -92,13 +123,31 @@ fn healthy() -> Scenario {
     let source = Side {
         label: "instance i-app".to_owned(),
         addresses: Some(Cidr::parse("10.0.1.10").unwrap()),
-        subnet: Some(subnet("subnet-app", "vpc-1", "10.0.1.0/24", "acl-app", "rtb-app", "10.0.0.0/16")),
-        security_groups: Some(vec![group("sg-app", vec![], vec![rule("all", None, cidr("0.0.0.0/0"))])]),
+        subnet: Some(subnet(
+            "subnet-app",
+            "vpc-1",
+            "10.0.1.0/24",
+            "acl-app",
+            "rtb-app",
+            "10.0.0.0/16",
+        )),
+        security_groups: Some(vec![group(
+            "sg-app",
+            vec![],
+            vec![rule("all", None, cidr("0.0.0.0/0"))],
+        )]),
     };
     let target = Side {
         label: "RDS instance orders".to_owned(),
         addresses: Some(Cidr::parse("10.0.2.20").unwrap()),
-        subnet: Some(subnet("subnet-db", "vpc-1", "10.0.2.0/24", "acl-db", "rtb-db", "10.0.0.0/16")),
+        subnet: Some(subnet(
+            "subnet-db",
+            "vpc-1",
+            "10.0.2.0/24",
+            "acl-db",
+            "rtb-db",
+            "10.0.0.0/16",
+        )),
         security_groups: Some(vec![group(
             "sg-db",
             vec![rule("tcp", Some((5432, 5432)), group_peer("sg-app"))],
@@ -144,8 +193,13 @@ struct Case {
 
 fn move_target_to_other_vpc(s: &mut Scenario) {
     s.target.addresses = Some(Cidr::parse("172.16.5.9").unwrap());
-    s.target.subnet = Some(subnet("subnet-far", "vpc-2", "172.16.5.0/24", "acl-far", "rtb-far", "172.16.0.0/16"));
-    s.target.subnet.as_mut().unwrap().route_table.as_mut().unwrap().routes.push(route("10.0.0.0/16", "pcx-1", "active"));
+    s.target.subnet =
+        Some(subnet("subnet-far", "vpc-2", "172.16.5.0/24", "acl-far", "rtb-far", "172.16.0.0/16"));
+    s.target.subnet.as_mut().unwrap().route_table.as_mut().unwrap().routes.push(route(
+        "10.0.0.0/16",
+        "pcx-1",
+        "active",
+    ));
     target_groups(s).ingress = vec![rule("tcp", Some((5432, 5432)), cidr("10.0.0.0/16"))];
 }
 
@@ -153,27 +207,37 @@ const CASES: &[Case] = &[
     Case { name: "healthy path passes every check", change: |_| {}, expect: Expect::Reachable },
     Case {
         name: "target group without the port blocks ingress",
-        change: |s| target_groups(s).ingress = vec![rule("tcp", Some((3306, 3306)), group_peer("sg-app"))],
+        change: |s| {
+            target_groups(s).ingress = vec![rule("tcp", Some((3306, 3306)), group_peer("sg-app"))]
+        },
         expect: Expect::Blocked(Check::TargetSecurityGroupIngress, "sg-db", None),
     },
     Case {
         name: "target group admitting the source subnet's block passes",
-        change: |s| target_groups(s).ingress = vec![rule("tcp", Some((5400, 5500)), cidr("10.0.1.0/24"))],
+        change: |s| {
+            target_groups(s).ingress = vec![rule("tcp", Some((5400, 5500)), cidr("10.0.1.0/24"))]
+        },
         expect: Expect::Reachable,
     },
     Case {
         name: "target group admitting another block blocks",
-        change: |s| target_groups(s).ingress = vec![rule("tcp", Some((5432, 5432)), cidr("10.0.3.0/24"))],
+        change: |s| {
+            target_groups(s).ingress = vec![rule("tcp", Some((5432, 5432)), cidr("10.0.3.0/24"))]
+        },
         expect: Expect::Blocked(Check::TargetSecurityGroupIngress, "sg-db", None),
     },
     Case {
         name: "target group referring to another group blocks",
-        change: |s| target_groups(s).ingress = vec![rule("tcp", Some((5432, 5432)), group_peer("sg-other"))],
+        change: |s| {
+            target_groups(s).ingress = vec![rule("tcp", Some((5432, 5432)), group_peer("sg-other"))]
+        },
         expect: Expect::Blocked(Check::TargetSecurityGroupIngress, "sg-db", None),
     },
     Case {
         name: "udp rule does not admit tcp",
-        change: |s| target_groups(s).ingress = vec![rule("udp", Some((5432, 5432)), group_peer("sg-app"))],
+        change: |s| {
+            target_groups(s).ingress = vec![rule("udp", Some((5432, 5432)), group_peer("sg-app"))]
+        },
         expect: Expect::Blocked(Check::TargetSecurityGroupIngress, "sg-db", None),
     },
     Case {
@@ -183,27 +247,41 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "source group sending only https blocks egress",
-        change: |s| source_groups(s).egress = vec![rule("tcp", Some((443, 443)), cidr("0.0.0.0/0"))],
+        change: |s| {
+            source_groups(s).egress = vec![rule("tcp", Some((443, 443)), cidr("0.0.0.0/0"))]
+        },
         expect: Expect::Blocked(Check::SourceSecurityGroupEgress, "sg-app", None),
     },
     Case {
         name: "source group egress to the target's group passes",
-        change: |s| source_groups(s).egress = vec![rule("tcp", Some((5432, 5432)), group_peer("sg-db"))],
+        change: |s| {
+            source_groups(s).egress = vec![rule("tcp", Some((5432, 5432)), group_peer("sg-db"))]
+        },
         expect: Expect::Reachable,
     },
     Case {
         name: "target ACL deny numbered before the allow blocks with its number",
-        change: |s| target_acl(s).ingress.insert(0, entry(90, "deny", "tcp", Some((5432, 5432)), "10.0.1.0/24")),
+        change: |s| {
+            target_acl(s)
+                .ingress
+                .insert(0, entry(90, "deny", "tcp", Some((5432, 5432)), "10.0.1.0/24"))
+        },
         expect: Expect::Blocked(Check::TargetNetworkAclIngress, "acl-db", Some(90)),
     },
     Case {
         name: "target ACL deny numbered after the allow does not apply",
-        change: |s| target_acl(s).ingress.insert(1, entry(200, "deny", "tcp", Some((5432, 5432)), "10.0.1.0/24")),
+        change: |s| {
+            target_acl(s)
+                .ingress
+                .insert(1, entry(200, "deny", "tcp", Some((5432, 5432)), "10.0.1.0/24"))
+        },
         expect: Expect::Reachable,
     },
     Case {
         name: "target ACL deny for other ports does not apply",
-        change: |s| target_acl(s).ingress.insert(0, entry(90, "deny", "tcp", Some((22, 22)), "0.0.0.0/0")),
+        change: |s| {
+            target_acl(s).ingress.insert(0, entry(90, "deny", "tcp", Some((22, 22)), "0.0.0.0/0"))
+        },
         expect: Expect::Reachable,
     },
     Case {
@@ -213,17 +291,25 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "target ACL without a return rule for ephemeral ports blocks replies at the final rule",
-        change: |s| target_acl(s).egress = vec![entry(100, "allow", "tcp", Some((1024, 2000)), "0.0.0.0/0")],
+        change: |s| {
+            target_acl(s).egress = vec![entry(100, "allow", "tcp", Some((1024, 2000)), "0.0.0.0/0")]
+        },
         expect: Expect::Blocked(Check::TargetNetworkAclReturn, "acl-db", Some(32767)),
     },
     Case {
         name: "source ACL admitting replies on 32768-65535 passes",
-        change: |s| source_acl(s).ingress = vec![entry(100, "allow", "tcp", Some((32768, 65535)), "10.0.0.0/16")],
+        change: |s| {
+            source_acl(s).ingress =
+                vec![entry(100, "allow", "tcp", Some((32768, 65535)), "10.0.0.0/16")]
+        },
         expect: Expect::Reachable,
     },
     Case {
         name: "source ACL admitting replies only on 49152-65535 blocks Linux clients",
-        change: |s| source_acl(s).ingress = vec![entry(100, "allow", "tcp", Some((49152, 65535)), "10.0.0.0/16")],
+        change: |s| {
+            source_acl(s).ingress =
+                vec![entry(100, "allow", "tcp", Some((49152, 65535)), "10.0.0.0/16")]
+        },
         expect: Expect::Blocked(Check::SourceNetworkAclReturn, "acl-app", Some(32767)),
     },
     Case {
@@ -296,13 +382,18 @@ const CASES: &[Case] = &[
             s.source.addresses = Some(Cidr::parse("10.0.1.0/24").unwrap());
             s.source.security_groups = None;
             target_groups(s).ingress = vec![rule("tcp", Some((5432, 5432)), cidr("10.0.0.0/16"))];
-            target_acl(s).ingress.insert(0, entry(10, "deny", "tcp", Some((5432, 5432)), "10.0.1.128/25"));
+            target_acl(s)
+                .ingress
+                .insert(0, entry(10, "deny", "tcp", Some((5432, 5432)), "10.0.1.128/25"));
         },
         expect: Expect::Blocked(Check::TargetNetworkAclIngress, "acl-db", Some(10)),
     },
     Case {
         name: "prefix list rules are not taken as allowing",
-        change: |s| target_groups(s).ingress = vec![rule("tcp", Some((5432, 5432)), Peer::PrefixList("pl-1".to_owned()))],
+        change: |s| {
+            target_groups(s).ingress =
+                vec![rule("tcp", Some((5432, 5432)), Peer::PrefixList("pl-1".to_owned()))]
+        },
         expect: Expect::Blocked(Check::TargetSecurityGroupIngress, "sg-db", None),
     },
 ];
@@ -391,7 +482,8 @@ fn what_was_not_evaluated_is_noted() {
     );
 
     let mut s = healthy();
-    target_groups(&mut s).ingress = vec![rule("tcp", Some((5432, 5432)), Peer::PrefixList("pl-1".into()))];
+    target_groups(&mut s).ingress =
+        vec![rule("tcp", Some((5432, 5432)), Peer::PrefixList("pl-1".into()))];
     let verdict = evaluate(&s.source, &s.target, &s.flow);
     assert!(verdict.notes.iter().any(|n| n.contains("prefix list pl-1")), "{:?}", verdict.notes);
 
@@ -399,7 +491,11 @@ fn what_was_not_evaluated_is_noted() {
     s.target.subnet = None;
     s.target.security_groups = None;
     let verdict = evaluate(&s.source, &s.target, &s.flow);
-    assert!(verdict.notes.iter().any(|n| n.contains("is in no known subnet")), "{:?}", verdict.notes);
+    assert!(
+        verdict.notes.iter().any(|n| n.contains("is in no known subnet")),
+        "{:?}",
+        verdict.notes
+    );
 }
 
 #[test]

@@ -140,26 +140,27 @@ pub(crate) async fn seed(label: &str) -> World {
     // The locked subnet gets its own ACL: deny 5432 from the app subnet before allowing all.
     let acl = ec2.create_network_acl().vpc_id(&vpc).send().await.unwrap();
     let locked_acl = acl.network_acl.unwrap().network_acl_id.unwrap();
-    let entry = |number: i32, egress: bool, action: RuleAction, ports: Option<i32>, block: &'static str| {
-        let ec2 = ec2.clone();
-        let acl = locked_acl.clone();
-        async move {
-            let mut request = ec2
-                .create_network_acl_entry()
-                .network_acl_id(acl)
-                .rule_number(number)
-                .egress(egress)
-                .rule_action(action)
-                .cidr_block(block);
-            request = match ports {
-                Some(port) => request
-                    .protocol("6")
-                    .port_range(aws_sdk_ec2::types::PortRange::builder().from(port).to(port).build()),
-                None => request.protocol("-1"),
-            };
-            request.send().await.unwrap();
-        }
-    };
+    let entry =
+        |number: i32, egress: bool, action: RuleAction, ports: Option<i32>, block: &'static str| {
+            let ec2 = ec2.clone();
+            let acl = locked_acl.clone();
+            async move {
+                let mut request = ec2
+                    .create_network_acl_entry()
+                    .network_acl_id(acl)
+                    .rule_number(number)
+                    .egress(egress)
+                    .rule_action(action)
+                    .cidr_block(block);
+                request = match ports {
+                    Some(port) => request.protocol("6").port_range(
+                        aws_sdk_ec2::types::PortRange::builder().from(port).to(port).build(),
+                    ),
+                    None => request.protocol("-1"),
+                };
+                request.send().await.unwrap();
+            }
+        };
     entry(90, false, RuleAction::Deny, Some(5432), "10.0.1.0/24").await;
     entry(100, false, RuleAction::Allow, None, "0.0.0.0/0").await;
     entry(100, true, RuleAction::Allow, None, "0.0.0.0/0").await;
@@ -242,7 +243,8 @@ pub(crate) async fn seed(label: &str) -> World {
         }
     };
     let (closed_db, _) = database(format!("{label}-closed"), closed_db_group.clone()).await;
-    let (open_db, open_db_endpoint) = database(format!("{label}-open"), open_db_group.clone()).await;
+    let (open_db, open_db_endpoint) =
+        database(format!("{label}-open"), open_db_group.clone()).await;
 
     let volume = |size: i32| {
         let ec2 = ec2.clone();
@@ -270,7 +272,8 @@ pub(crate) async fn seed(label: &str) -> World {
 
     // Load balancer names are at most 32 characters; the label's tail keeps them unique.
     let short = |suffix: &str| {
-        let tail: String = label.chars().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String =
+            label.chars().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
         format!("{}-{suffix}", tail.trim_start_matches('-')).replace('_', "-")
     };
     let balancer = |name: String| {
@@ -312,7 +315,10 @@ pub(crate) async fn seed(label: &str) -> World {
         .protocol(ProtocolEnum::Http)
         .port(80)
         .default_actions(
-            Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&empty_group_arn).build(),
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(&empty_group_arn)
+                .build(),
         )
         .send()
         .await
@@ -348,7 +354,12 @@ pub(crate) async fn seed(label: &str) -> World {
 }
 
 /// Calls a Cloud tool through the tier's registry, recording what it used.
-pub(crate) async fn call(config: &SdkConfig, recorder: &Recorder, tool: &str, input: Value) -> CallOutcome {
+pub(crate) async fn call(
+    config: &SdkConfig,
+    recorder: &Recorder,
+    tool: &str,
+    input: Value,
+) -> CallOutcome {
     let registry = clu_cloud::registry().unwrap();
     let env = ToolEnv {
         aws: Some(config.clone()),

@@ -43,6 +43,7 @@ pub(crate) fn router(
         .route("/v1/tools", get(tools))
         .route("/v1/findings", get(findings))
         .merge(limited)
+        .layer(middleware::from_fn_with_state(shared.clone(), require_gates))
         .layer(middleware::from_fn_with_state(shared.clone(), authenticate));
     Router::new()
         .route("/healthz", get(healthz))
@@ -62,6 +63,31 @@ async fn authenticate(State(shared): State<Arc<Shared>>, request: Request, next:
         Err(error) => {
             tracing::info!(code = error.code, path = %request.uri().path(), "refused");
             error.into_response()
+        }
+    }
+}
+
+/// Refuses work until every readiness gate passed: nothing runs before the agent registered
+/// with Marketplace, as the container-product contract requires.
+async fn require_gates(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match shared.readiness.blocking_gate() {
+        None => next.run(request).await,
+        Some((name, gate)) => {
+            let state = match gate {
+                Gate::Failed(message) => format!("failed: {message}"),
+                _ => "pending".to_owned(),
+            };
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-ready",
+                format!("the service is not ready: gate `{name}` is {state}"),
+            )
+            .retry_after(1)
+            .into_response()
         }
     }
 }

@@ -44,6 +44,15 @@ impl Readiness {
         *self.draining.write().unwrap_or_else(PoisonError::into_inner) = true;
     }
 
+    /// The first gate that has not passed, with its state, if any.
+    pub(crate) fn blocking_gate(&self) -> Option<(&'static str, Gate)> {
+        let gates = self.gates.read().unwrap_or_else(PoisonError::into_inner);
+        gates
+            .iter()
+            .find(|(_, gate)| **gate != Gate::Passed)
+            .map(|(name, gate)| (*name, gate.clone()))
+    }
+
     /// Whether every gate passed and the service is not shutting down, with every gate.
     pub(crate) fn report(&self) -> (bool, bool, BTreeMap<&'static str, Gate>) {
         let gates = self.gates.read().unwrap_or_else(PoisonError::into_inner).clone();

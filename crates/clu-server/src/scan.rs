@@ -99,6 +99,10 @@ pub struct ScanReport {
 }
 
 /// The latest report of every source.
+///
+/// FIXME(findings-shared): a follower answers only what it scanned while it led; the leader
+/// should publish each round where every replica reads it (a ConfigMap in the release
+/// namespace), so any replica behind the Service answers the latest scan.
 #[derive(Default)]
 pub(crate) struct FindingsStore {
     reports: RwLock<BTreeMap<String, ScanReport>>,

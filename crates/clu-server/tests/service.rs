@@ -545,6 +545,11 @@ async fn readyz_is_503_until_metering_registered() {
     assert_eq!(body["gates"]["metering"]["state"], "pending", "{body}");
     let health = agent.http.get(format!("{}/healthz", agent.url)).send().await.unwrap();
     assert_eq!(health.status(), 200, "alive while not ready");
+    let early = agent.get("/v1/tools").send().await.unwrap();
+    assert_eq!(early.status(), 503, "no work before metering registered");
+    let body: Value = early.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not-ready");
+    assert!(body["error"]["message"].as_str().unwrap().contains("`metering`"), "{body}");
 
     release.notify_one();
     agent.wait_ready().await;

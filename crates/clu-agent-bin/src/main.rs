@@ -326,7 +326,7 @@ async fn environment(config: &AgentConfig, region: Option<&str>) -> ToolEnv {
         cluster: config.cluster.clone().unwrap_or_else(|| "*".into()),
         ..ArnContext::default()
     };
-    ToolEnv { aws: Some(aws), kube, arn_context, recorder: None }
+    ToolEnv { aws: Some(aws), kube, arn_context, recorder: None, ..ToolEnv::default() }
 }
 
 #[derive(Serialize)]

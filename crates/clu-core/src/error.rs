@@ -110,6 +110,9 @@ pub enum ToolError {
         /// What is missing, such as "an AWS configuration".
         what: String,
     },
+    /// A plan could not be made, approved or applied.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
     /// The tool failed for a reason of its own.
     #[error("tool `{tool}` failed: {message}")]
     Failed {
@@ -136,6 +139,7 @@ impl ToolError {
             Self::Aws { .. } => "aws-error",
             Self::Kube { .. } => "k8s-error",
             Self::NotConfigured { .. } => "not-configured",
+            Self::Plan(error) => error.code(),
             Self::Failed { .. } => "tool-failed",
         }
     }
@@ -155,6 +159,15 @@ impl ToolError {
         "k8s-error",
         "not-configured",
         "tool-failed",
+        "approval-required",
+        "plan-not-found",
+        "plan-expired",
+        "plan-used",
+        "digest-mismatch",
+        "plan-stale",
+        "namespace-denied",
+        "not-a-write-verb",
+        "plan-store-failed",
     ];
 
     /// A tool failure with a message of the tool's own.

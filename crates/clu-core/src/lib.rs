@@ -12,6 +12,7 @@ pub mod error;
 pub mod findings;
 pub mod guard;
 pub mod metering;
+pub mod plan;
 pub mod rbac;
 pub mod redact;
 pub mod registry;
@@ -19,6 +20,7 @@ pub mod tool;
 pub mod tools;
 
 pub use error::{Result, ToolError};
+pub use plan::{Applied, ApplyReport, Plan, PlanBody, PlanState, PlanStore, Verification};
 pub use rbac::RbacRule;
 pub use redact::{Redactions, Redactor};
 pub use registry::{CallOutcome, Registry};

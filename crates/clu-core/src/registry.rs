@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use crate::error::{Result, ToolError};
 use crate::guard::{CallLog, Invocation};
+use crate::plan::Plan;
 use crate::redact::Redactor;
 use crate::tool::{Tier, Tool, ToolContext, ToolEnv};
 
@@ -186,13 +187,44 @@ impl Registry {
         let context = ToolContext { env: env.clone(), invocation: invocation.clone() };
         let span =
             tracing::info_span!("tool", tool = spec.name, tier = %spec.tier, input = %digest);
-        let mut result = entry.tool.invoke(&context, input).instrument(span).await;
+        let mut result = entry.tool.invoke(&context, input.clone()).instrument(span).await;
         let redactions = match &mut result {
             Ok(value) => self.redactor.redact_value(value).total(),
             Err(_) => 0,
         };
         let log = invocation.take_log();
-        CallOutcome::finish(spec.name, Some(spec.tier), digest, started, log, result, redactions)
+
+        // A write verb's result is a plan: store it, and apply it only if the policy
+        // approves this verb without a human.
+        let mut plan = None;
+        if spec.needs_approval() {
+            result = match result {
+                Ok(body) => match self.make_plan(env, spec, input, body, None) {
+                    Ok(made) if env.approvals.auto_approves(spec.name) => self
+                        .execute(env, &made.id, &made.digest, crate::plan::AUTO_APPROVER)
+                        .await
+                        .map(|report| report.to_value()),
+                    Ok(made) => {
+                        let value = made.to_value();
+                        plan = Some(made);
+                        Ok(value)
+                    }
+                    Err(error) => Err(error),
+                },
+                Err(error) => Err(error),
+            };
+        }
+        let mut outcome = CallOutcome::finish(
+            spec.name,
+            Some(spec.tier),
+            digest,
+            started,
+            log,
+            result,
+            redactions,
+        );
+        outcome.plan = plan;
+        outcome
     }
 }
 
@@ -203,6 +235,8 @@ pub struct CallOutcome {
     pub result: Result<Value>,
     /// The audit record of the call.
     pub audit: AuditRecord,
+    /// The plan a write verb made, which waits for a human approval.
+    pub plan: Option<Plan>,
 }
 
 /// One audit event: emitted as JSON on the `clu::audit` tracing target for every call.
@@ -257,7 +291,7 @@ impl CallOutcome {
         };
         let event = serde_json::to_string(&audit).unwrap_or_default();
         tracing::info!(target: AUDIT_TARGET, tool = %audit.tool, outcome = %audit.outcome, event = %event);
-        Self { result, audit }
+        Self { result, audit, plan: None }
     }
 }
 

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::error::{Result, ToolError};
 use crate::guard::{Invocation, Recorder, aws::AwsGuard};
+use crate::plan::{Applied, ApprovalPolicy, Clock, PlanError, PlanStore, SharedClock};
 use crate::rbac::RbacRule;
 
 /// A tier of Clu: a crate with its own registry, enabled by a cargo feature and a setting.
@@ -72,6 +73,14 @@ pub enum Risk {
     Write,
     /// Removes something.
     Destructive,
+}
+
+impl Risk {
+    /// Whether a tool of this risk is a write verb: its call makes a plan, and only an
+    /// approved plan changes anything.
+    pub fn is_write(self) -> bool {
+        self != Risk::Read
+    }
 }
 
 impl fmt::Display for Risk {
@@ -159,6 +168,13 @@ impl ToolSpec {
         }
     }
 
+    /// Whether a call makes a plan that waits for an approval: a write verb offered to the
+    /// model. The agent's own internal calls (Marketplace metering) are writes it makes by
+    /// itself under its declaration, never proposed changes.
+    pub fn needs_approval(&self) -> bool {
+        self.risk.is_write() && self.offered_to_model
+    }
+
     /// Marks the tool as the agent's own, not offered to the model.
     pub fn internal(mut self) -> Self {
         self.offered_to_model = false;
@@ -187,7 +203,18 @@ pub trait Tool: Send + Sync + 'static {
     fn spec(&self) -> &ToolSpec;
 
     /// Runs the tool. `input` has already been validated against the spec's schema.
+    ///
+    /// A write verb (risk other than [`Risk::Read`]) changes nothing here: it returns a
+    /// [`PlanBody`](crate::plan::PlanBody) made with a server-side dry-run, which the registry
+    /// stores as a plan for a human to approve.
     async fn invoke(&self, context: &ToolContext, input: Value) -> Result<Value>;
+
+    /// Applies an approved plan's input; only write verbs have something to apply. The
+    /// registry calls it after repeating [`Tool::invoke`] and finding the same diff.
+    async fn apply(&self, context: &ToolContext, input: Value) -> Result<Applied> {
+        let _ = (context, input);
+        Err(PlanError::NotAWriteVerb { tool: self.spec().name.to_owned() }.into())
+    }
 }
 
 /// What every tool call shares: the AWS configuration, the cluster client, where it runs.
@@ -201,6 +228,12 @@ pub struct ToolEnv {
     pub arn_context: ArnContext,
     /// Collects what tools really used, in tests that prove declarations.
     pub recorder: Option<Recorder>,
+    /// Where write verbs' plans are kept; without one, calling a write verb fails.
+    pub plans: Option<Arc<dyn PlanStore>>,
+    /// Who may approve what, and for how long a plan can be approved.
+    pub approvals: ApprovalPolicy,
+    /// The time of plans and approvals, and of verbs' polling.
+    pub clock: SharedClock,
 }
 
 impl fmt::Debug for ToolEnv {
@@ -210,6 +243,8 @@ impl fmt::Debug for ToolEnv {
             .field("kube", &self.kube.as_ref().map(|c| c.default_namespace().to_owned()))
             .field("arn_context", &self.arn_context)
             .field("recording", &self.recorder.is_some())
+            .field("plans", &self.plans.is_some())
+            .field("approvals", &self.approvals)
             .finish()
     }
 }
@@ -229,6 +264,11 @@ impl ToolContext {
     /// Where the agent runs.
     pub fn arn_context(&self) -> &ArnContext {
         &self.env.arn_context
+    }
+
+    /// The clock a verb polls with, so tests of waiting need not sleep.
+    pub fn clock(&self) -> &dyn Clock {
+        self.env.clock.get()
     }
 
     /// Deserializes the (already schema-checked) input into the tool's input type.

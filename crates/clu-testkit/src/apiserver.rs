@@ -8,12 +8,20 @@
 //!
 //! Every request is logged, so a test can prove what a tool sent, and what it did not send.
 //!
-//! To serve more of the API (writes, server-side apply, subresources), add a [`ResourceType`]
-//! for a new kind with [`FakeApiServer::add_resource_type`], and a match arm in the request
-//! dispatch for the new method or subresource; the storage ([`FakeApiServer::put`],
-//! [`FakeApiServer::object`], [`FakeApiServer::remove`]) is already generic.
+//! Writes are served too (`writes`): create, replace, delete with a propagation policy, merge,
+//! strategic-merge and server-side-apply patches, `dryRun=All`, the `scale` and `status`
+//! subresources; after a stored write, small controllers (`controllers`) turn a Deployment's
+//! template into a ReplicaSet revision and a StatefulSet's or DaemonSet's into a
+//! ControllerRevision, with status fields a rollout check can read.
+//!
+//! To serve another kind, add a [`ResourceType`] with [`FakeApiServer::add_resource_type`]; the
+//! storage ([`FakeApiServer::put`], [`FakeApiServer::object`], [`FakeApiServer::remove`]) and
+//! the writes are generic.
 //!
 //! [`fixture`] builds realistic objects for a namespace `shop` with typical failures.
+
+mod controllers;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -280,6 +288,7 @@ struct State {
     logs: BTreeMap<(String, String, String, bool), Vec<LogLine>>,
     requests: Vec<RecordedRequest>,
     resource_version: u64,
+    stalled_rollouts: bool,
 }
 
 impl State {
@@ -294,6 +303,12 @@ impl State {
         self.resource_types.iter().find(|t| {
             t.group == group && t.version == version && t.kind == kind && !t.is_subresource()
         })
+    }
+
+    /// The subresource `name` of `resource_type`, if the server serves it.
+    fn subresource(&self, resource_type: &ResourceType, name: &str) -> Option<&ResourceType> {
+        let resource = format!("{}/{name}", resource_type.resource);
+        self.resource_type(&resource_type.group, &resource_type.version, &resource)
     }
 
     fn next_resource_version(&mut self) -> String {
@@ -458,6 +473,12 @@ impl FakeApiServer {
             .collect()
     }
 
+    /// Makes the rollout controllers leave new ReplicaSets and revisions unready (`true`), as
+    /// when a new image does not start, or finish rollouts at once (`false`, the default).
+    pub fn stall_rollouts(&self, stalled: bool) {
+        self.lock().stalled_rollouts = stalled;
+    }
+
     /// Sets the logs of one container (replacing what it had).
     pub fn set_logs(&self, log: ContainerLog) {
         let key = (log.namespace, log.pod, log.container, log.previous);
@@ -508,11 +529,24 @@ impl ResourcePath {
     }
 }
 
+/// The largest request body the server reads, far above any object a test writes.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
 async fn handle(state: &Mutex<State>, request: Request) -> Response {
     let method = request.method().clone();
     let uri = request.uri().clone();
     let query: Vec<(String, String)> =
         Query::try_from_uri(&uri).map(|Query(query)| query).unwrap_or_default();
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
+        Ok(body) => body,
+        Err(e) => return bad_request(&format!("the request body could not be read: {e}")),
+    };
     let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
     state.requests.push(RecordedRequest {
         method: method.to_string(),
@@ -538,6 +572,20 @@ async fn handle(state: &Mutex<State>, request: Request) -> Response {
     }
     let resource_type = resource_type.clone();
     let params = Params(query);
+
+    if method != Method::GET || path.subresource.as_deref() == Some("scale") {
+        let write = writes::Write {
+            method: &method,
+            resource_type: &resource_type,
+            path: &path,
+            params: &params,
+            content_type: &content_type,
+            body: &body,
+        };
+        if let Some(response) = writes::write(&mut state, &write) {
+            return response;
+        }
+    }
 
     // Each arm is one operation of the API; writes and more subresources go here.
     match (&method, &path.name, path.subresource.as_deref()) {
@@ -630,6 +678,11 @@ struct Params(Vec<(String, String)>);
 impl Params {
     fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated parameter, such as `dryRun`.
+    fn all(&self, key: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
     }
 
     fn flag(&self, key: &str) -> bool {

@@ -466,6 +466,12 @@ impl AgentLoop {
                                 input: input.clone(),
                             });
                             let outcome = self.registry.call(&self.env, &tool, input).await;
+                            if let Some(plan) = &outcome.plan {
+                                let _ = events.send(AgentEvent::ApprovalRequired {
+                                    plan_id: plan.id.clone(),
+                                    summary: plan.summary.clone(),
+                                });
+                            }
                             let record = ToolCallRecord {
                                 step,
                                 tool: tool.clone(),

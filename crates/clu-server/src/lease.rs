@@ -129,8 +129,12 @@ impl LeaderElector {
         }
     }
 
+    /// The lease duration as the Lease carries it, in whole seconds, rounded up so that what
+    /// other replicas wait for is never shorter than what this one was configured with.
     fn duration_seconds(&self) -> i32 {
-        i32::try_from(self.settings.lease_duration.as_secs().max(1)).unwrap_or(i32::MAX)
+        let duration = self.settings.lease_duration;
+        let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+        i32::try_from(seconds.max(1)).unwrap_or(i32::MAX)
     }
 
     /// One round: `Ok(true)` when this replica holds the Lease afterwards.

@@ -112,7 +112,8 @@ pub struct LeaseSettings {
     pub name: String,
     /// Its namespace.
     pub namespace: String,
-    /// How long a holder's claim lasts after its last renewal, in seconds.
+    /// How long a holder's claim lasts after its last renewal, in seconds; the Lease carries
+    /// whole seconds, so a fraction is rounded up.
     #[serde(with = "seconds")]
     pub lease_duration: Duration,
     /// How long the holder keeps leading while renewals fail, in seconds; shorter than the

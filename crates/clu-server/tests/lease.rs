@@ -71,7 +71,7 @@ async fn exactly_one_of_two_replicas_leads_and_a_graceful_stop_hands_over_at_onc
 
     until(Duration::from_secs(5), || a.leads() || b.leads()).await;
     never_both(&a, &b, Duration::from_millis(800)).await;
-    let (leader, follower, leader_name, follower_name) =
+    let (mut leader, follower, leader_name, follower_name) =
         if a.leads() { (a, b, "agent-a", "agent-b") } else { (b, a, "agent-b", "agent-a") };
     assert_eq!(holder(&server).await.as_deref(), Some(leader_name));
 
@@ -80,7 +80,7 @@ async fn exactly_one_of_two_replicas_leads_and_a_graceful_stop_hands_over_at_onc
     assert!(leader.leads() && !follower.leads());
 
     leader.stop.cancel();
-    leader.task.await.unwrap();
+    (&mut leader.task).await.unwrap();
     assert!(!leader.leads(), "a stopped replica does not lead");
     let handover = until(Duration::from_secs(5), || follower.leads()).await;
     assert!(

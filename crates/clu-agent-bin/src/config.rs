@@ -31,6 +31,10 @@ pub(crate) struct AgentConfig {
     /// for installs outside Marketplace. When set, investigations register usage first.
     #[serde(default)]
     pub(crate) metering: Option<clu_core::metering::MeteringConfig>,
+    /// The in-cluster service (`clu-agent serve`): listen address, authentication, the bound
+    /// on in-flight work, scans and their Lease.
+    #[serde(default)]
+    pub(crate) serve: Option<clu_server::ServeSettings>,
 }
 
 /// The tiers beyond Core, each off unless enabled.

@@ -3,6 +3,7 @@
 
 mod config;
 mod doctor;
+mod serve;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -102,6 +103,12 @@ enum Command {
         /// The question.
         question: String,
     },
+    /// Run the in-cluster service: the HTTP API, MCP, scheduled scans (see docs/http-api.md).
+    Serve {
+        /// The address to listen on, overriding `serve.listen`.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,13 +123,17 @@ enum PolicyLint {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if matches!(cli.command, Command::Serve { .. }) {
+        serve::init_json_logs();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -355,6 +366,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(exit::NO_ANSWER)
             })
         }
+        Command::Serve { listen } => serve::run(config, registry, listen, cli.region).await,
     }
 }
 

@@ -35,11 +35,10 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
             "--json" => args.json = true,
             "--concurrency" => {
                 let value = raw.next().ok_or("`--concurrency` needs a number")?;
-                args.options.concurrency = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("`--concurrency {value}` is not a positive number"))?;
+                args.options.concurrency =
+                    value.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        format!("`--concurrency {value}` is not a positive number")
+                    })?;
             }
             "--sections" => {
                 let value = raw.next().ok_or("`--sections` needs a comma-separated list")?;
@@ -84,9 +83,10 @@ async fn main() -> ExitCode {
                 (Some(count), false) => count.to_string(),
                 (None, _) => "-".to_owned(),
             };
-            let error = section.error.as_ref().map_or(String::new(), |e| {
-                format!("[{}] {}", e.code, e.message)
-            });
+            let error = section
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| format!("[{}] {}", e.code, e.message));
             println!("{:<22} {count:>7} {:>8}  {error}", section.name, section.elapsed_ms);
         }
         println!(

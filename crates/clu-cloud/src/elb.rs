@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use clu_core::error::{Result, ToolError};
 use clu_core::tool::{Permissions, Risk, Tier, Tool, ToolContext, ToolSpec};
+use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use clu_core::error::{Result, ToolError};
 use clu_core::tool::{Permissions, Risk, Tier, Tool, ToolContext, ToolSpec};
+use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -167,6 +168,81 @@ fn action_text(
     if groups.is_empty() { kind.to_owned() } else { format!("{kind}:{}", groups.join(",")) }
 }
 
+/// How many DescribeTargetHealth or DescribeListeners calls run at once.
+const CONCURRENT_CALLS: usize = 8;
+
+type AwsTargetGroup = aws_sdk_elasticloadbalancingv2::types::TargetGroup;
+
+async fn group_with_health(
+    context: &ToolContext,
+    client: &aws_sdk_elasticloadbalancingv2::Client,
+    group: &AwsTargetGroup,
+) -> Result<TargetGroup> {
+    let arn = group.target_group_arn.clone().unwrap_or_default();
+    let health = client
+        .describe_target_health()
+        .target_group_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| context.aws_error(e))?;
+    let targets: Vec<Target> = health
+        .target_health_descriptions()
+        .iter()
+        .map(|d| {
+            let health = d.target_health.as_ref();
+            Target {
+                id: d.target.as_ref().and_then(|t| t.id.clone()).unwrap_or_default(),
+                port: d.target.as_ref().and_then(|t| t.port),
+                state: health.and_then(|h| h.state.as_ref()).map(|s| s.as_str().to_owned()),
+                reason: health.and_then(|h| h.reason.as_ref()).map(|r| r.as_str().to_owned()),
+                description: health.and_then(|h| h.description.clone()),
+            }
+        })
+        .collect();
+    let healthy = targets.iter().filter(|t| t.state.as_deref() == Some("healthy")).count();
+    Ok(TargetGroup {
+        name: group.target_group_name.clone().unwrap_or_default(),
+        arn,
+        protocol: group.protocol.as_ref().map(|p| p.as_str().to_owned()),
+        port: group.port,
+        target_type: group.target_type.as_ref().map(|t| t.as_str().to_owned()),
+        vpc_id: group.vpc_id.clone(),
+        health_check_path: group.health_check_path.clone(),
+        load_balancer_arns: group.load_balancer_arns().to_vec(),
+        unhealthy: targets.len() - healthy,
+        healthy,
+        targets,
+    })
+}
+
+async fn listeners_of(
+    context: &ToolContext,
+    client: &aws_sdk_elasticloadbalancingv2::Client,
+    arn: Option<&str>,
+    names_by_arn: &BTreeMap<String, String>,
+) -> Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    let Some(arn) = arn else {
+        return Ok(listeners);
+    };
+    let mut pages = client.describe_listeners().load_balancer_arn(arn).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| context.aws_error(e))?;
+        for listener in page.listeners.unwrap_or_default() {
+            listeners.push(Listener {
+                port: listener.port,
+                protocol: listener.protocol.as_ref().map(|p| p.as_str().to_owned()),
+                default_actions: listener
+                    .default_actions()
+                    .iter()
+                    .map(|a| action_text(a, names_by_arn))
+                    .collect(),
+            });
+        }
+    }
+    Ok(listeners)
+}
+
 /// Reads load balancers (all, or by name), their listeners, every target group and the health
 /// of their targets.
 pub(crate) async fn load_balancers(
@@ -217,78 +293,41 @@ pub(crate) async fn load_balancers(
         .filter_map(|g| Some((g.target_group_arn.clone()?, g.target_group_name.clone()?)))
         .collect();
 
-    let mut target_groups = Vec::new();
-    for group in &groups.items {
-        let attached = group.load_balancer_arns();
-        let relevant = if names.is_empty() {
-            true
-        } else {
-            attached.iter().any(|arn| wanted_arns.contains(&arn.as_str()))
-        };
-        if !relevant {
-            continue;
-        }
-        let arn = group.target_group_arn.clone().unwrap_or_default();
-        let health = client
-            .describe_target_health()
-            .target_group_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| context.aws_error(e))?;
-        let targets: Vec<Target> = health
-            .target_health_descriptions()
-            .iter()
-            .map(|d| Target {
-                id: d.target.as_ref().and_then(|t| t.id.clone()).unwrap_or_default(),
-                port: d.target.as_ref().and_then(|t| t.port),
-                state: d
-                    .target_health
-                    .as_ref()
-                    .and_then(|h| h.state.as_ref())
-                    .map(|s| s.as_str().to_owned()),
-                reason: d
-                    .target_health
-                    .as_ref()
-                    .and_then(|h| h.reason.as_ref())
-                    .map(|r| r.as_str().to_owned()),
-                description: d.target_health.as_ref().and_then(|h| h.description.clone()),
-            })
-            .collect();
-        let healthy = targets.iter().filter(|t| t.state.as_deref() == Some("healthy")).count();
-        target_groups.push(TargetGroup {
-            name: group.target_group_name.clone().unwrap_or_default(),
-            arn,
-            protocol: group.protocol.as_ref().map(|p| p.as_str().to_owned()),
-            port: group.port,
-            target_type: group.target_type.as_ref().map(|t| t.as_str().to_owned()),
-            vpc_id: group.vpc_id.clone(),
-            health_check_path: group.health_check_path.clone(),
-            load_balancer_arns: attached.to_vec(),
-            unhealthy: targets.len() - healthy,
-            healthy,
-            targets,
-        });
+    // One DescribeTargetHealth per group and one DescribeListeners per balancer: run them a
+    // few at a time, in order, so an account with many groups is not read one by one.
+    let relevant: Vec<&AwsTargetGroup> = groups
+        .items
+        .iter()
+        .filter(|group| {
+            names.is_empty()
+                || group.load_balancer_arns().iter().any(|arn| wanted_arns.contains(&arn.as_str()))
+        })
+        .collect();
+    let mut pending = Vec::with_capacity(relevant.len());
+    for group in relevant {
+        pending.push(group_with_health(context, &client, group));
     }
+    let target_groups: Vec<TargetGroup> = futures::stream::iter(pending)
+        .buffered(CONCURRENT_CALLS)
+        .collect::<Vec<Result<TargetGroup>>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+
+    let mut pending = Vec::with_capacity(found.items.len());
+    for lb in &found.items {
+        pending.push(listeners_of(context, &client, lb.load_balancer_arn(), &names_by_arn));
+    }
+    let listeners: Vec<Vec<Listener>> = futures::stream::iter(pending)
+        .buffered(CONCURRENT_CALLS)
+        .collect::<Vec<Result<Vec<Listener>>>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
 
     let mut load_balancers = Vec::new();
-    for lb in found.items {
+    for (lb, listeners) in found.items.into_iter().zip(listeners) {
         let arn = lb.load_balancer_arn.clone().unwrap_or_default();
-        let mut listeners = Vec::new();
-        let mut pages = client.describe_listeners().load_balancer_arn(&arn).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| context.aws_error(e))?;
-            for listener in page.listeners.unwrap_or_default() {
-                listeners.push(Listener {
-                    port: listener.port,
-                    protocol: listener.protocol.as_ref().map(|p| p.as_str().to_owned()),
-                    default_actions: listener
-                        .default_actions()
-                        .iter()
-                        .map(|a| action_text(a, &names_by_arn))
-                        .collect(),
-                });
-            }
-        }
         let attached =
             target_groups.iter().filter(|g| g.load_balancer_arns.contains(&arn)).cloned().collect();
         load_balancers.push(LoadBalancer {

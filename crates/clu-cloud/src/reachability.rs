@@ -1109,11 +1109,17 @@ impl Tool for CheckReachability {
         };
         let source_side = side(&source, source_subnet, &groups);
         let target_side = side(&target, target_subnet, &groups);
-        let flow = Flow {
-            protocol: input.protocol,
-            port,
-            ephemeral_ports: input.ephemeral_ports.unwrap_or(LINUX_EPHEMERAL_PORTS),
-        };
+        let ephemeral_ports = input.ephemeral_ports.unwrap_or(LINUX_EPHEMERAL_PORTS);
+        if ephemeral_ports.0 > ephemeral_ports.1 {
+            return Err(ToolError::invalid_input(
+                context.tool(),
+                format!(
+                    "`ephemeral_ports` [{}, {}] must give the first port, then the last",
+                    ephemeral_ports.0, ephemeral_ports.1
+                ),
+            ));
+        }
+        let flow = Flow { protocol: input.protocol, port, ephemeral_ports };
         let mut verdict = evaluate(&source_side, &target_side, &flow);
         let resolution_notes = source.notes.iter().chain(target.notes.iter()).cloned();
         verdict.notes.splice(0..0, resolution_notes);

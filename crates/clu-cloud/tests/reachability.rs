@@ -199,4 +199,14 @@ async fn missing_ends_are_a_clear_result_and_bad_ids_a_clear_error() {
     .await;
     let error = outcome.result.unwrap_err();
     assert!(error.to_string().contains("`port` is required"), "{error}");
+
+    let outcome = call(
+        &world.config,
+        &recorder,
+        "network_check_reachability",
+        json!({"source": world.app_instance, "target": world.open_db, "ephemeral_ports": [60999, 32768]}),
+    )
+    .await;
+    let error = outcome.result.unwrap_err();
+    assert!(error.to_string().contains("must give the first port, then the last"), "{error}");
 }

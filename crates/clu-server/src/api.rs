@@ -15,7 +15,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use clu_core::ToolError;
 use clu_core::agent::AgentEvent;
 use futures::StreamExt;
@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::readiness::Gate;
 use crate::service::Shared;
@@ -37,11 +38,15 @@ pub(crate) fn router(
     let limited = Router::new()
         .route("/v1/ask", post(ask))
         .route("/v1/tools/{name}/call", post(call))
+        .route("/v1/plans/{id}/approve", post(approve))
         .nest_service("/mcp", crate::mcp::service(shared.clone(), settings, mcp_stop))
         .layer(middleware::from_fn_with_state(shared.clone(), limit));
     let authenticated = Router::new()
         .route("/v1/tools", get(tools))
         .route("/v1/findings", get(findings))
+        .route("/v1/plans", get(plans))
+        .route("/v1/plans/{id}", get(plan))
+        .route("/v1/plans/{id}/reject", post(reject))
         .merge(limited)
         .layer(middleware::from_fn_with_state(shared.clone(), require_gates))
         .layer(middleware::from_fn_with_state(shared.clone(), authenticate));
@@ -54,10 +59,16 @@ pub(crate) fn router(
         .with_state(shared)
 }
 
-async fn authenticate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(shared): State<Arc<Shared>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     match shared.auth.authenticate(request.headers()).await {
         Ok(caller) => {
             tracing::debug!(caller = %caller.name, path = %request.uri().path(), "authenticated");
+            // The caller is who approves or rejects a plan.
+            request.extensions_mut().insert(caller);
             next.run(request).await
         }
         Err(error) => {
@@ -143,12 +154,29 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    // Plans change state outside any request of this replica (expiry, another approver), so
+    // their gauge is counted from the store when scraped.
+    if shared.env.plans.is_some()
+        && let Ok(plans) = shared.registry.plans(&shared.env)
+    {
+        let mut counts: BTreeMap<&str, i64> = PLAN_STATES.iter().map(|state| (*state, 0)).collect();
+        for plan in &plans {
+            *counts.entry(plan.state.name()).or_default() += 1;
+        }
+        for (state, count) in counts {
+            shared.metrics.plans_in_state(state, count);
+        }
+    }
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         shared.metrics.encode(),
     )
         .into_response()
 }
+
+/// Every state a plan can be in, so the gauge reports zeros too.
+const PLAN_STATES: [&str; 7] =
+    ["pending", "approved", "applying", "applied", "failed", "stale", "rejected"];
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route")
@@ -300,6 +328,66 @@ async fn findings(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "identity": shared.identity,
         "sources": sources,
     }))
+}
+
+async fn plans(State(shared): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
+    let plans = shared.registry.plans(&shared.env).map_err(|e| ApiError::from_tool(&e))?;
+    Ok(Json(
+        json!({ "plans": plans.iter().map(clu_core::plan::Plan::to_value).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn plan(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let plan = shared.registry.plan(&shared.env, &id).map_err(|e| ApiError::from_tool(&e))?;
+    Ok(Json(plan.to_value()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveRequest {
+    digest: String,
+}
+
+/// Approves a plan by its digest and applies it, as `clu-agent approve` does: the approval is
+/// the authenticated caller's, single-use, and the registry repeats the dry-run first.
+async fn approve(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<ApproveRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(request) =
+        body.map_err(|rejection| ApiError::invalid_request(rejection.body_text()))?;
+    let report = shared
+        .registry
+        .execute(&shared.env, &id, &request.digest, &caller.name)
+        .await
+        .map_err(|e| ApiError::from_tool(&e))?;
+    Ok(Json(report.to_value()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RejectRequest {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn reject(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    body: Option<Json<RejectRequest>>,
+) -> Result<Json<Value>, ApiError> {
+    let request = body.map(|Json(request)| request).unwrap_or_default();
+    let plan = shared
+        .registry
+        .reject(&shared.env, &id, &caller.name, request.reason.as_deref())
+        .map_err(|e| ApiError::from_tool(&e))?;
+    Ok(Json(plan.to_value()))
 }
 
 /// Turns a tool error into the MCP-facing text the model or client reads.

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clu_core::ToolError;
 use clu_core::metering::MeteringError;
+use clu_core::plan::PlanError;
 use serde_json::json;
 
 /// A `Result` whose error is [`ServeError`].
@@ -101,6 +102,15 @@ impl ApiError {
     /// The answer to a failed tool call, with the status that fits its code.
     pub fn from_tool(error: &ToolError) -> Self {
         let status = match error {
+            ToolError::Plan(plan) => match plan {
+                PlanError::NotFound { .. } => StatusCode::NOT_FOUND,
+                PlanError::NamespaceDenied { .. } => StatusCode::FORBIDDEN,
+                PlanError::NotAWriteVerb { .. } => StatusCode::BAD_REQUEST,
+                PlanError::Store { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                // Expired, used, a digest that does not match, a stale plan, an approval that
+                // is still required: the plan's state conflicts with the request.
+                _ => StatusCode::CONFLICT,
+            },
             ToolError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             ToolError::UnknownTool { .. } | ToolError::NotFound { .. } => StatusCode::NOT_FOUND,
             ToolError::UndeclaredAction { .. }

@@ -125,7 +125,6 @@ impl Metrics {
     }
 
     /// Sets how many plans are in `state`.
-    #[cfg_attr(not(test), expect(dead_code, reason = "plan routes report through it"))]
     pub(crate) fn plans_in_state(&self, state: &str, count: i64) {
         self.plans.get_or_create(&StateLabel { state: state.to_owned() }).set(count);
     }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use clu_core::agent::{Limits, ModelSettings};
 use clu_core::metering::{Backoff, MeteringConfig};
+use clu_core::plan::{Applied, PlanBody, Verification};
 use clu_core::tools::CoreOptions;
-use clu_core::{Registry, ToolEnv};
+use clu_core::{Permissions, RbacRule, Registry, Risk, Tier, Tool, ToolContext, ToolEnv, ToolSpec};
 use clu_server::{AuthSettings, ScanSource, ServeSettings, ServiceConfig, ToolScan};
 use clu_testkit::apiserver::FakeApiServer;
 use clu_testkit::apiserver::fixture::{self, Fixture};
@@ -32,6 +33,8 @@ struct Setup {
     scans: Vec<Arc<dyn ScanSource>>,
     scan_interval: Duration,
     grace: Duration,
+    extra_tools: Vec<Arc<dyn Tool>>,
+    plans: bool,
 }
 
 impl Default for Setup {
@@ -47,6 +50,8 @@ impl Default for Setup {
             scans: Vec::new(),
             scan_interval: Duration::from_secs(60),
             grace: Duration::from_secs(10),
+            extra_tools: Vec::new(),
+            plans: false,
         }
     }
 }
@@ -67,8 +72,12 @@ async fn start(setup: Setup) -> Agent {
 
     let options =
         CoreOptions { model: setup.model.then(|| MODEL.to_owned()), ..CoreOptions::default() };
-    let registry: Arc<Registry> = Arc::new(clu_core::tools::registry_with(&options).unwrap());
-    let env = Arc::new(ToolEnv { aws: setup.aws, kube: setup.kube, ..ToolEnv::default() });
+    let mut registry = clu_core::tools::registry_with(&options).unwrap();
+    registry.merge(Registry::new(setup.extra_tools).unwrap()).unwrap();
+    let registry = Arc::new(registry);
+    let plans: Option<Arc<dyn clu_core::plan::PlanStore>> =
+        setup.plans.then(|| Arc::new(clu_core::plan::MemoryPlanStore::new()) as _);
+    let env = Arc::new(ToolEnv { aws: setup.aws, kube: setup.kube, plans, ..ToolEnv::default() });
     let mut settings =
         ServeSettings::new(setup.auth.unwrap_or(AuthSettings::BearerToken { token_file }));
     settings.max_in_flight = setup.max_in_flight;
@@ -747,5 +756,147 @@ async fn the_scan_leader_publishes_the_findings_with_their_time() {
         .collect();
     assert!(codes.contains(&"crash-loop"), "{codes:?}");
     assert!(agent.metrics().await.contains("clu_scan_leader 1"));
+    agent.shut_down().await.unwrap();
+}
+
+/// A write verb that plans a scale and counts its applies, standing in for a Core Plus verb.
+struct ScaleVerb {
+    spec: ToolSpec,
+    applied: Arc<AtomicUsize>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ScaleInput {
+    name: String,
+    replicas: u32,
+}
+
+#[async_trait::async_trait]
+impl Tool for ScaleVerb {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    async fn invoke(&self, context: &ToolContext, input: Value) -> clu_core::Result<Value> {
+        let input: ScaleInput = context.parse_input(input)?;
+        Ok(PlanBody::new(
+            format!("scale deployment shop/{} to {}", input.name, input.replicas),
+            format!("-replicas: 1\n+replicas: {}", input.replicas),
+            json!({"dryRun": "All"}),
+        )
+        .namespace("shop")
+        .touches(format!("deployments/{}", input.name))
+        .into_value())
+    }
+
+    async fn apply(&self, context: &ToolContext, input: Value) -> clu_core::Result<Applied> {
+        let input: ScaleInput = context.parse_input(input)?;
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        Ok(Applied {
+            result: json!({"replicas": input.replicas}),
+            verification: Verification::passed("replicas set"),
+            undo: None,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_write_verb_returns_its_plan_which_is_approved_once_by_digest_or_rejected() {
+    let applied = Arc::new(AtomicUsize::new(0));
+    let verb = ScaleVerb {
+        spec: ToolSpec::new::<ScaleInput>(
+            "test_scale",
+            "Scale a Deployment of shop (a test verb).",
+            Tier::CorePlus,
+            Risk::Write,
+            Permissions {
+                iam: vec![],
+                rbac: vec![RbacRule::new("apps", ["deployments/scale"], ["get", "patch"])],
+            },
+        ),
+        applied: applied.clone(),
+    };
+    let agent =
+        start(Setup { extra_tools: vec![Arc::new(verb)], plans: true, ..Setup::default() }).await;
+    agent.wait_ready().await;
+
+    let call = |replicas: u32| {
+        agent.post(
+            "/v1/tools/test_scale/call",
+            json!({"input": {"name": "web", "replicas": replicas}}),
+        )
+    };
+    let plan: Value = call(3).send().await.unwrap().json().await.unwrap();
+    let id = plan["id"].as_str().unwrap().to_owned();
+    let digest = plan["digest"].as_str().unwrap().to_owned();
+    assert_eq!(plan["state"]["kind"], "pending", "{plan}");
+    assert!(plan["next"].as_str().unwrap().contains("approve"), "{plan}");
+    assert_eq!(applied.load(Ordering::SeqCst), 0, "a call changes nothing");
+
+    let listed = agent.json("/v1/plans").await;
+    assert_eq!(listed["plans"][0]["id"], id.as_str());
+    assert_eq!(agent.json(&format!("/v1/plans/{id}")).await["digest"], digest.as_str());
+    assert!(agent.metrics().await.contains(r#"clu_plans{state="pending"} 1"#));
+
+    let wrong = agent
+        .post(&format!("/v1/plans/{id}/approve"), json!({"digest": "0".repeat(64)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 409);
+    assert_eq!(wrong.json::<Value>().await.unwrap()["error"]["code"], "digest-mismatch");
+    assert_eq!(applied.load(Ordering::SeqCst), 0);
+
+    let approved = agent
+        .post(&format!("/v1/plans/{id}/approve"), json!({"digest": digest}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    let report: Value = approved.json().await.unwrap();
+    assert_eq!(report["result"]["replicas"], 3, "{report}");
+    assert_eq!(applied.load(Ordering::SeqCst), 1);
+    let stored = agent.json(&format!("/v1/plans/{id}")).await;
+    assert_eq!(stored["state"]["kind"], "applied");
+    assert_eq!(stored["state"]["by"], "bearer-token", "the approver is the caller");
+
+    let again = agent
+        .post(&format!("/v1/plans/{id}/approve"), json!({"digest": digest}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    assert_eq!(again.json::<Value>().await.unwrap()["error"]["code"], "plan-used");
+    assert_eq!(applied.load(Ordering::SeqCst), 1, "an approval is used once");
+
+    let second: Value = call(5).send().await.unwrap().json().await.unwrap();
+    let second_id = second["id"].as_str().unwrap();
+    let rejected = agent
+        .post(&format!("/v1/plans/{second_id}/reject"), json!({"reason": "not now"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), 200);
+    assert_eq!(rejected.json::<Value>().await.unwrap()["state"]["reason"], "not now");
+    let late = agent
+        .post(&format!("/v1/plans/{second_id}/approve"), json!({"digest": second["digest"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 409);
+    assert_eq!(applied.load(Ordering::SeqCst), 1);
+
+    let missing = agent.get("/v1/plans/plan-missing").send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<Value>().await.unwrap()["error"]["code"], "plan-not-found");
+    let metrics = agent.metrics().await;
+    for line in [
+        r#"clu_plans{state="pending"} 0"#,
+        r#"clu_plans{state="applied"} 1"#,
+        r#"clu_plans{state="rejected"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     agent.shut_down().await.unwrap();
 }

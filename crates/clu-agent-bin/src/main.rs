@@ -412,7 +412,18 @@ async fn environment(config: &AgentConfig, region: Option<&str>) -> ToolEnv {
         cluster: config.cluster.clone().unwrap_or_else(|| "*".into()),
         ..ArnContext::default()
     };
-    ToolEnv { aws: Some(aws), kube, arn_context, recorder: None, ..ToolEnv::default() }
+    // Write verbs keep their plans on disk, so `clu-agent approve` in a later process (or the
+    // service after a restart) finds the plan a call made.
+    let plans = clu_core::plan::FilePlanStore::default_dir().and_then(|dir| {
+        match clu_core::plan::FilePlanStore::new(dir.clone()) {
+            Ok(store) => Some(Arc::new(store) as Arc<dyn clu_core::plan::PlanStore>),
+            Err(error) => {
+                tracing::warn!(%error, dir = %dir.display(), "no plan store: write verbs will refuse");
+                None
+            }
+        }
+    });
+    ToolEnv { aws: Some(aws), kube, arn_context, recorder: None, plans, ..ToolEnv::default() }
 }
 
 #[derive(Serialize)]

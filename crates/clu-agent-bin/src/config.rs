@@ -31,6 +31,10 @@ pub(crate) struct AgentConfig {
     /// for installs outside Marketplace. When set, investigations register usage first.
     #[serde(default)]
     pub(crate) metering: Option<clu_core::metering::MeteringConfig>,
+    /// Who may approve the plans of write verbs: `ttl` (seconds), `autoApprove` (verbs,
+    /// empty by default), `namespaces.allow` and `namespaces.deny` (`kube-system` by default).
+    #[serde(default)]
+    pub(crate) approvals: clu_core::plan::ApprovalPolicy,
 }
 
 /// The tiers beyond Core, each off unless enabled.

@@ -327,7 +327,17 @@ fn reference_page(registry: &Registry, policies: &[TierPolicy], irsa: &PolicyDoc
         let _ = writeln!(w, "## {} (`docs/iam/{}.json`)\n", tier.title(), tier.as_str());
         let _ = writeln!(w, "{}\n", tier_summary(tier));
         let actions = actions_by_tool(registry, tier);
-        if policy.is_empty() {
+        if policy.is_empty() && tier == Tier::CorePlus {
+            let _ = writeln!(
+                w,
+                "This tier needs no IAM permission: its file holds an empty document, and \
+                 nothing is to be attached for it. Its write verbs act on the cluster only, so \
+                 their authority is granted in the cluster by the writer ClusterRole \
+                 `clu-ops-agent-writer` (see Kubernetes RBAC below), which the chart installs \
+                 only when `modules.corePlus.enabled` is set. Every change still needs a plan \
+                 a human approved.\n"
+            );
+        } else if policy.is_empty() {
             let _ = writeln!(
                 w,
                 "This tier needs no IAM permission: its file holds an empty document, and \

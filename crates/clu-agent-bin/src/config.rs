@@ -35,6 +35,10 @@ pub(crate) struct AgentConfig {
     /// on in-flight work, scans and their Lease.
     #[serde(default)]
     pub(crate) serve: Option<clu_server::ServeSettings>,
+    /// Who may approve the plans of write verbs: `ttl` (seconds), `autoApprove` (verbs,
+    /// empty by default), `namespaces.allow` and `namespaces.deny` (`kube-system` by default).
+    #[serde(default)]
+    pub(crate) approvals: clu_core::plan::ApprovalPolicy,
 }
 
 /// The tiers beyond Core, each off unless enabled.

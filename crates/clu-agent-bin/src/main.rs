@@ -4,6 +4,7 @@
 mod config;
 mod doctor;
 mod serve;
+mod plans;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -108,6 +109,31 @@ enum Command {
         /// The address to listen on, overriding `serve.listen`.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+    },
+    // The plan commands of write verbs; their logic is in plans.rs.
+    /// List the stored plans of write verbs with their state and expiry.
+    Plans,
+    /// Show a plan's diff, approve it and apply it; prints the verification and the undo plan.
+    Approve {
+        /// The plan's id.
+        id: String,
+        /// The digest the approval binds; the shown plan's when left out.
+        #[arg(long)]
+        digest: Option<String>,
+        /// Who approves; `$USER` when left out.
+        #[arg(long)]
+        approver: Option<String>,
+    },
+    /// Reject a plan, which can then never be applied.
+    Reject {
+        /// The plan's id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who rejects; `$USER` when left out.
+        #[arg(long)]
+        approver: Option<String>,
     },
 }
 
@@ -239,7 +265,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Call { tool, input } => {
             let input: serde_json::Value =
                 serde_json::from_str(&input).context("`--input` is not valid JSON")?;
-            let env = Arc::new(environment(&config, cli.region.as_deref()).await);
+            let env = Arc::new(plan_environment(&config, cli.region.as_deref()).await?);
             let outcome = registry.call(&env, &tool, input).await;
             match outcome.result {
                 Ok(value) => {
@@ -327,6 +353,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(())
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Plans => {
+            let env = plan_environment(&config, cli.region.as_deref()).await?;
+            plans::list(cli.output, &registry, &env)
+        }
+        Command::Approve { id, digest, approver } => {
+            let env = Arc::new(plan_environment(&config, cli.region.as_deref()).await?);
+            let approver = plans::approver(approver);
+            plans::approve(cli.output, &registry, &env, &id, digest, &approver).await
+        }
+        Command::Reject { id, reason, approver } => {
+            let env = plan_environment(&config, cli.region.as_deref()).await?;
+            let approver = plans::approver(approver);
+            plans::reject(cli.output, &registry, &env, &id, &approver, reason.as_deref())
         }
         Command::Ask { question } => {
             let settings = config.model.clone().context(
@@ -424,6 +464,21 @@ async fn environment(config: &AgentConfig, region: Option<&str>) -> ToolEnv {
         }
     });
     ToolEnv { aws: Some(aws), kube, arn_context, recorder: None, plans, ..ToolEnv::default() }
+}
+
+/// The environment of commands that make or decide plans: the file plan store and the
+/// configured approval policy. Without a state directory, `call` still runs read tools, and a
+/// write verb says it has no plan store.
+async fn plan_environment(config: &AgentConfig, region: Option<&str>) -> anyhow::Result<ToolEnv> {
+    let env = environment(config, region).await;
+    let plans = match plans::store() {
+        Ok(store) => Some(store),
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "no plan store: write verbs cannot plan");
+            None
+        }
+    };
+    Ok(ToolEnv { plans, approvals: config.approvals.clone(), ..env })
 }
 
 #[derive(Serialize)]

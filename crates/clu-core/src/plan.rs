@@ -1002,8 +1002,16 @@ impl Registry {
                 reason,
             }));
         }
-        if !self.get(&plan.tool).is_some_and(|tool| tool.spec().needs_approval()) {
-            return Err(refuse(PlanError::NotAWriteVerb { tool: plan.tool.clone() }));
+        match self.get(&plan.tool) {
+            None => {
+                let error = ToolError::UnknownTool { name: plan.tool.clone(), suggestion: None };
+                audit_plan(&plan, "refuse", Some(approver), Err(&error));
+                return Err(error);
+            }
+            Some(tool) if !tool.spec().needs_approval() => {
+                return Err(refuse(PlanError::NotAWriteVerb { tool: plan.tool.clone() }));
+            }
+            Some(_) => {}
         }
 
         let mut approved = plan.clone();

@@ -469,3 +469,72 @@ async fn the_wall_time_limit_stops_the_investigation_and_keeps_what_was_gathered
         matches!(run.events.last(), Some(AgentEvent::Error { code, .. }) if code == "wall-time")
     );
 }
+
+/// A write verb of the test, which only plans.
+struct RestartPod(ToolSpec);
+
+#[async_trait]
+impl Tool for RestartPod {
+    fn spec(&self) -> &ToolSpec {
+        &self.0
+    }
+
+    async fn invoke(&self, _context: &ToolContext, input: Value) -> clu_core::Result<Value> {
+        let name = input["name"].as_str().unwrap_or_default();
+        Ok(clu_core::PlanBody::new(
+            format!("restart pod {name}"),
+            format!("-pod {name}\n"),
+            json!({}),
+        )
+        .namespace("shop")
+        .into_value())
+    }
+}
+
+#[tokio::test]
+async fn a_write_verb_call_emits_approval_required_and_changes_nothing() {
+    let script = vec![
+        Turn::tool_calls(None, &[("t1", "restart_pod", json!({"name": "checkout-1"}))]),
+        Turn::answer("I proposed a restart; it waits for your approval."),
+    ];
+    let stub = ConverseStub::start(script).await;
+    let plans = Arc::new(clu_core::plan::MemoryPlanStore::new());
+    let env = Arc::new(ToolEnv {
+        aws: Some(stub.sdk_config().await),
+        plans: Some(plans.clone()),
+        ..ToolEnv::default()
+    });
+    let mut tools = clu_core::tools::tools();
+    tools.retain(|t| t.spec().name == clu_core::agent::MODEL_TOOL);
+    tools.push(Arc::new(RestartPod(ToolSpec::new::<PodInput>(
+        "restart_pod",
+        "A write verb of the test that plans the restart of a pod.",
+        Tier::CorePlus,
+        Risk::Write,
+        Permissions::default(),
+    ))));
+    let registry = Arc::new(Registry::new(tools).unwrap());
+    let agent = AgentLoop::new(registry, env, converse_settings(), fast_limits()).unwrap();
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let report = agent.investigate("restart checkout-1", &sender).await;
+    drop(sender);
+    let mut events = Vec::new();
+    while let Some(event) = receiver.recv().await {
+        events.push(event);
+    }
+
+    assert_eq!(report.outcome, Outcome::Answered);
+    let stored = clu_core::PlanStore::list(plans.as_ref()).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].state, clu_core::PlanState::Pending);
+    let approval: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::ApprovalRequired { plan_id, summary } => Some((plan_id, summary)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(approval, [(&stored[0].id, &"restart pod checkout-1".to_owned())]);
+    let results = last_tool_results(&stub);
+    assert!(results[0].0.contains(&stored[0].digest), "the model sees the plan: {}", results[0].0);
+}

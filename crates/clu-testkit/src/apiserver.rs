@@ -1750,8 +1750,23 @@ pub mod fixture {
                 "availableReplicas": 0, "currentRevision": "search-5d8f7c9b6", "updateRevision": "search-5d8f7c9b6",
                 "observedGeneration": 4,
             });
+            // The revision the StatefulSet controller recorded for the current template.
+            let mut revision = base(
+                "apps/v1",
+                "ControllerRevision",
+                Some(NAMESPACE),
+                "search-5d8f7c9b6",
+                json!({ "app": "search", "controller-revision-hash": "search-5d8f7c9b6" }),
+                86_400 * 30,
+            );
+            own(&mut revision, "apps/v1", "StatefulSet", "search");
+            let mut recorded = stateful_set["spec"]["template"].clone();
+            recorded["$patch"] = json!("replace");
+            revision["data"] = json!({ "spec": { "template": recorded } });
+            revision["revision"] = json!(4);
             self.objects([
                 stateful_set,
+                revision,
                 pod,
                 service(SERVICE_WITHOUT_ENDPOINTS, &labels, 9200, 9200),
                 endpoints(

@@ -176,7 +176,8 @@ mod chart_tests {
         assert!(config.metering.is_some(), "the chart must choose a metering mode");
 
         let mut enabled = values["config"].clone();
-        enabled["modules"] = serde_json::json!({"cloud": {"enabled": true}, "corePlus": {"enabled": true}});
+        enabled["modules"] =
+            serde_json::json!({"cloud": {"enabled": true}, "corePlus": {"enabled": true}});
         let enabled: AgentConfig = serde_json::from_value(enabled).unwrap();
         assert!(enabled.modules.cloud.enabled && enabled.modules.core_plus.enabled);
     }
@@ -211,7 +212,9 @@ mod chart_tests {
         assert_eq!(values["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]));
         let deployment =
             std::fs::read_to_string(chart().join("templates/deployment.yaml")).unwrap();
-        for needed in ["path: /healthz", "path: /readyz", "toYaml .Values.resources", "serviceAccountName"] {
+        for needed in
+            ["path: /healthz", "path: /readyz", "toYaml .Values.resources", "serviceAccountName"]
+        {
             assert!(deployment.contains(needed), "the Deployment lacks `{needed}`");
         }
     }

@@ -3,8 +3,8 @@
 
 mod config;
 mod doctor;
-mod serve;
 mod plans;
+mod serve;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -302,10 +302,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // beside the cluster's findings rather than hiding them.
             let savings = if registry.get("savings_scan").is_some() {
                 step("the account for savings");
-                Some(match registry.call(&env, "savings_scan", serde_json::json!({})).await.result {
-                    Ok(report) => report,
-                    Err(error) => serde_json::json!({ "error": error.to_string(), "code": error.code() }),
-                })
+                Some(
+                    match registry.call(&env, "savings_scan", serde_json::json!({})).await.result {
+                        Ok(report) => report,
+                        Err(error) => {
+                            serde_json::json!({ "error": error.to_string(), "code": error.code() })
+                        }
+                    },
+                )
             } else {
                 None
             };
@@ -340,7 +344,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             finding["kind"].as_str().unwrap_or_default(),
                             finding["resource"].as_str().unwrap_or_default()
                         )?;
-                        writeln!(w, "          {}", finding["detail"].as_str().unwrap_or_default())?;
+                        writeln!(
+                            w,
+                            "          {}",
+                            finding["detail"].as_str().unwrap_or_default()
+                        )?;
                     }
                     if let Some(total) = savings["total_monthly_usd"].as_f64() {
                         writeln!(

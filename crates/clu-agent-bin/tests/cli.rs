@@ -234,9 +234,8 @@ async fn doctor_names_the_tool_rbac_holds_back_and_fails_with_its_exit_code() {
         .output()
         .unwrap();
     let tools = stdout_json(&output);
-    let row = |name: &str| {
-        tools.as_array().unwrap().iter().find(|t| t["name"] == name).cloned().unwrap()
-    };
+    let row =
+        |name: &str| tools.as_array().unwrap().iter().find(|t| t["name"] == name).cloned().unwrap();
     assert_eq!(row("k8s_logs")["preflight"]["passed"], false);
     assert_eq!(row("k8s_get")["preflight"]["passed"], true);
 }

@@ -169,7 +169,9 @@ impl AddonVerb {
             Verb::Delete => {
                 ToolSpec::new::<AddonDeleteInput>(name, description, Tier::Cloud, risk, permissions)
             }
-            _ => ToolSpec::new::<AddonChangeInput>(name, description, Tier::Cloud, risk, permissions),
+            _ => {
+                ToolSpec::new::<AddonChangeInput>(name, description, Tier::Cloud, risk, permissions)
+            }
         };
         Self { spec, verb }
     }
@@ -184,7 +186,10 @@ struct AddonState {
 
 impl AddonState {
     fn of(view: &AddonView) -> Self {
-        Self { version: view.version.clone(), configuration_values: view.configuration_values.clone() }
+        Self {
+            version: view.version.clone(),
+            configuration_values: view.configuration_values.clone(),
+        }
     }
 
     fn lines(&self) -> Vec<String> {
@@ -226,12 +231,8 @@ async fn default_version(
     cluster: &str,
     addon: &str,
 ) -> Result<String> {
-    let described = client
-        .describe_cluster()
-        .name(cluster)
-        .send()
-        .await
-        .map_err(|e| context.aws_error(e))?;
+    let described =
+        client.describe_cluster().name(cluster).send().await.map_err(|e| context.aws_error(e))?;
     let kubernetes = described.cluster.and_then(|c| c.version).ok_or_else(|| {
         ToolError::failed(context.tool(), format!("EKS gave no Kubernetes version for `{cluster}`"))
     })?;
@@ -287,13 +288,20 @@ async fn check_configuration(
         ));
     }
     let validator = jsonschema::validator_for(schema).map_err(|e| {
-        ToolError::failed(context.tool(), format!("the configuration schema of `{addon}` is invalid: {e}"))
+        ToolError::failed(
+            context.tool(),
+            format!("the configuration schema of `{addon}` is invalid: {e}"),
+        )
     })?;
     let problems: Vec<String> = validator
         .iter_errors(values)
         .map(|error| {
             let path = error.instance_path().to_string();
-            let at = if path.is_empty() { "configuration_values".to_owned() } else { format!("configuration_values`{path}`") };
+            let at = if path.is_empty() {
+                "configuration_values".to_owned()
+            } else {
+                format!("configuration_values`{path}`")
+            };
             format!("{at}: {error}")
         })
         .collect();
@@ -373,7 +381,7 @@ impl Tool for AddonVerb {
                             ),
                         ));
                     }
-                    (Verb::Create, None) => {
+                    (_, None) => {
                         let version = match &input.addon_version {
                             Some(version) => version.clone(),
                             None => {
@@ -401,8 +409,10 @@ impl Tool for AddonVerb {
                         .await?;
                 }
                 let current_state = current.as_ref().map(AddonState::of);
-                let target =
-                    AddonState { version: Some(version.clone()), configuration_values: values.clone() };
+                let target = AddonState {
+                    version: Some(version.clone()),
+                    configuration_values: values.clone(),
+                };
                 if current_state.as_ref() == Some(&target) {
                     return Err(ToolError::invalid_input(
                         context.tool(),
@@ -413,7 +423,9 @@ impl Tool for AddonVerb {
                     ));
                 }
                 let summary = match &current {
-                    None => format!("install addon {} {version} on cluster {cluster}", input.addon_name),
+                    None => {
+                        format!("install addon {} {version} on cluster {cluster}", input.addon_name)
+                    }
                     Some(current) => format!(
                         "update addon {} on cluster {cluster} from {} to {version}",
                         input.addon_name,
@@ -444,7 +456,8 @@ impl Tool for AddonVerb {
             Verb::Delete => {
                 let input: AddonDeleteInput = context.parse_input(input)?;
                 let cluster = require_cluster(context, input.cluster.clone())?;
-                let previous = describe_addon(context, &client, &cluster, &input.addon_name).await?;
+                let previous =
+                    describe_addon(context, &client, &cluster, &input.addon_name).await?;
                 let output = client
                     .delete_addon()
                     .cluster_name(&cluster)
@@ -479,7 +492,8 @@ impl Tool for AddonVerb {
                     .as_ref()
                     .map(|v| serde_json::to_string(v).unwrap_or_default());
                 let conflicts = input.resolve_conflicts.unwrap_or(ResolveConflicts::None).sdk();
-                let previous = describe_addon(context, &client, &cluster, &input.addon_name).await?;
+                let previous =
+                    describe_addon(context, &client, &cluster, &input.addon_name).await?;
                 let status = if self.verb == Verb::Create {
                     let output = client
                         .create_addon()

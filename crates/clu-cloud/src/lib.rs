@@ -95,8 +95,9 @@ impl Cloud {
 
     /// The views with an explicit partition, region, account and cluster for resource ARNs.
     pub fn with_arn_context(config: &aws_types::SdkConfig, arn_context: ArnContext) -> Self {
-        let registry = registry()
-            .unwrap_or_else(|error| unreachable!("the Cloud registry is checked by tests: {error}"));
+        let registry = registry().unwrap_or_else(|error| {
+            unreachable!("the Cloud registry is checked by tests: {error}")
+        });
         let env = ToolEnv { aws: Some(config.clone()), arn_context, ..ToolEnv::default() };
         Self { registry: Arc::new(registry), env: Arc::new(env) }
     }
@@ -117,8 +118,8 @@ impl Cloud {
         tool: &str,
         input: &I,
     ) -> Result<O, ToolError> {
-        let input =
-            serde_json::to_value(input).map_err(|e| ToolError::invalid_input(tool, e.to_string()))?;
+        let input = serde_json::to_value(input)
+            .map_err(|e| ToolError::invalid_input(tool, e.to_string()))?;
         let output = self.call(tool, input).await?;
         serde_json::from_value(output).map_err(|e| ToolError::failed(tool, e.to_string()))
     }

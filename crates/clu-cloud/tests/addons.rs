@@ -59,13 +59,19 @@ fn eks(addon: Arc<Mutex<Option<Value>>>) -> impl Fn(&RestRequest) -> RestReply +
                     current["addonVersion"] = body["addonVersion"].clone();
                     current["configurationValues"] = body["configurationValues"].clone();
                 }
-                RestReply::ok(json!({"update": {"id": "u-9", "status": "InProgress", "type": "AddonUpdate"}}))
+                RestReply::ok(
+                    json!({"update": {"id": "u-9", "status": "InProgress", "type": "AddonUpdate"}}),
+                )
             }
             ("DELETE", ["clusters", "prod", "addons", "coredns"]) => {
                 let removed = addon.take().unwrap_or(Value::Null);
                 RestReply::ok(json!({ "addon": removed }))
             }
-            _ => RestReply::JsonError(404, "ResourceNotFoundException".into(), format!("no route {}", request.path)),
+            _ => RestReply::JsonError(
+                404,
+                "ResourceNotFoundException".into(),
+                format!("no route {}", request.path),
+            ),
         }
     }
 }
@@ -81,10 +87,7 @@ async fn harness(addon: Option<Value>) -> (RestStub, Harness, Arc<Mutex<Option<V
     let state = Arc::new(Mutex::new(addon));
     let stub = RestStub::start(eks(state.clone())).await;
     let mut harness = Harness::with_cluster(stub.sdk_config().await, "prod");
-    let env = ToolEnv {
-        plans: Some(Arc::new(MemoryPlanStore::new())),
-        ..(*harness.env).clone()
-    };
+    let env = ToolEnv { plans: Some(Arc::new(MemoryPlanStore::new())), ..(*harness.env).clone() };
     harness.env = Arc::new(env);
     (stub, harness, state)
 }
@@ -101,7 +104,10 @@ fn writes(stub: &RestStub) -> Vec<String> {
 async fn a_create_plan_resolves_the_default_version_and_changes_nothing_until_approved() {
     let (stub, harness, state) = harness(None).await;
     let plan = harness
-        .call("eks_create_addon", json!({"addon_name": "coredns", "configuration_values": {"replicaCount": 3}}))
+        .call(
+            "eks_create_addon",
+            json!({"addon_name": "coredns", "configuration_values": {"replicaCount": 3}}),
+        )
         .await;
 
     assert_eq!(plan["state"]["kind"], "pending", "{plan:#}");
@@ -143,9 +149,13 @@ async fn values_outside_the_addon_schema_are_refused_before_anything_is_sent() {
 
 #[tokio::test]
 async fn an_update_plan_shows_current_and_target_and_a_tampered_digest_is_refused() {
-    let (stub, harness, _) = harness(installed("v1.11.3-eksbuild.1", r#"{"replicaCount":2}"#)).await;
+    let (stub, harness, _) =
+        harness(installed("v1.11.3-eksbuild.1", r#"{"replicaCount":2}"#)).await;
     let plan = harness
-        .call("eks_update_addon", json!({"addon_name": "coredns", "addon_version": "v1.11.4-eksbuild.2"}))
+        .call(
+            "eks_update_addon",
+            json!({"addon_name": "coredns", "addon_version": "v1.11.4-eksbuild.2"}),
+        )
         .await;
     let diff = plan["diff"].as_str().unwrap();
     assert!(diff.contains("- version: v1.11.3-eksbuild.1"), "{diff}");

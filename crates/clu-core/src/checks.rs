@@ -133,9 +133,9 @@ fn check_tool(tool: &dyn Tool, catalog: &Catalog, problems: &mut Vec<Problem>) {
             }
             let review = verb == "create"
                 && rule.resources.iter().all(|resource| {
-                    rule.api_groups
-                        .iter()
-                        .all(|group| REVIEW_RESOURCES.contains(&(group.as_str(), resource.as_str())))
+                    rule.api_groups.iter().all(|group| {
+                        REVIEW_RESOURCES.contains(&(group.as_str(), resource.as_str()))
+                    })
                 });
             if spec.risk == Risk::Read
                 && !review

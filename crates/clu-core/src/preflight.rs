@@ -173,7 +173,10 @@ async fn kubernetes(
         return Check::new(Status::Failed, why);
     }
     if registry.get(ACCESS_REVIEW_TOOL).is_none() {
-        return Check::new(Status::NotChecked, format!("the registry has no `{ACCESS_REVIEW_TOOL}`"));
+        return Check::new(
+            Status::NotChecked,
+            format!("the registry has no `{ACCESS_REVIEW_TOOL}`"),
+        );
     }
 
     let questions =

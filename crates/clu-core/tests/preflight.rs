@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use clu_core::Registry;
 use clu_core::preflight::{self, PreflightOptions, Status};
 use clu_core::tool::{Permissions, Risk, Tier, Tool, ToolContext, ToolEnv, ToolSpec};
-use clu_core::Registry;
 use clu_policy::eval::{Decision, RequestContext};
 use clu_policy::{Action, Grant, PolicyDocument};
 use serde_json::{Value, json};
@@ -61,7 +61,8 @@ impl Tool for LocalSimulator {
                     Decision::ExplicitDeny { .. } => "explicitDeny",
                     _ => "implicitDeny",
                 };
-                results.push(json!({ "action": action, "resource": resource, "decision": decision }));
+                results
+                    .push(json!({ "action": action, "resource": resource, "decision": decision }));
             }
         }
         Ok(json!({ "principal_arn": input.principal_arn, "results": results, "truncated": false }))
@@ -152,10 +153,8 @@ async fn a_simulated_denial_holds_back_exactly_the_tool_that_needs_the_action() 
             { "Effect": "Allow", "Action": "s3:GetBucketPolicy", "Resource": "arn:aws:s3:::someone-else-logs" }
         ]
     });
-    let registry = core_with(vec![
-        Arc::new(LocalSimulator::new(policy)),
-        Arc::new(BucketReader::new()),
-    ]);
+    let registry =
+        core_with(vec![Arc::new(LocalSimulator::new(policy)), Arc::new(BucketReader::new())]);
     let env = Arc::new(ToolEnv {
         aws: Some(clu_testkit::moto::sdk_config("us-east-1").await),
         ..ToolEnv::default()

@@ -2537,4 +2537,3 @@ mod tests {
         assert_eq!(decode_continue("garbage"), None);
     }
 }
-

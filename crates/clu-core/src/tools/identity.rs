@@ -66,7 +66,8 @@ impl Tool for CallerIdentity {
     async fn invoke(&self, context: &ToolContext, input: Value) -> Result<Value> {
         let _: CallerIdentityInput = context.parse_input(input)?;
         let client = crate::aws_client!(context, aws_sdk_sts)?;
-        let identity = client.get_caller_identity().send().await.map_err(|e| context.aws_error(e))?;
+        let identity =
+            client.get_caller_identity().send().await.map_err(|e| context.aws_error(e))?;
         Ok(json!({
             "account": identity.account,
             "user_id": identity.user_id,
@@ -142,8 +143,7 @@ pub struct AccessReview {
 impl AccessReview {
     /// The tool.
     pub fn new() -> Self {
-        let rule =
-            RbacRule::new("authorization.k8s.io", ["selfsubjectaccessreviews"], ["create"]);
+        let rule = RbacRule::new("authorization.k8s.io", ["selfsubjectaccessreviews"], ["create"]);
         Self {
             spec: ToolSpec::new::<AccessReviewInput>(
                 ACCESS_REVIEW_TOOL,
@@ -222,5 +222,9 @@ async fn review(
         .evaluation_error
         .filter(|e| !e.is_empty())
         .or(status.reason.filter(|r| !r.is_empty()));
-    Ok(AccessAnswer { question, allowed: status.allowed && !status.denied.unwrap_or(false), reason })
+    Ok(AccessAnswer {
+        question,
+        allowed: status.allowed && !status.denied.unwrap_or(false),
+        reason,
+    })
 }

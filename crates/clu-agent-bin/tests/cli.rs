@@ -217,10 +217,14 @@ async fn doctor_names_the_tool_rbac_holds_back_and_fails_with_its_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let path = kubeconfig(&dir, &server);
 
-    let output = agent(&clu_testkit::moto::endpoint(), Some(&path))
-        .args(["doctor", "--no-model", "-o", "json"])
-        .output()
-        .unwrap();
+    // The fake API server runs on this test's runtime: run the process off it.
+    let run = |args: &'static [&'static str]| {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            agent(&clu_testkit::moto::endpoint(), Some(&path)).args(args).output().unwrap()
+        })
+    };
+    let output = run(&["doctor", "--no-model", "-o", "json"]).await.unwrap();
     assert_eq!(output.status.code(), Some(4), "{}", String::from_utf8_lossy(&output.stderr));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["kubernetes"]["status"], "failed");
@@ -229,10 +233,7 @@ async fn doctor_names_the_tool_rbac_holds_back_and_fails_with_its_exit_code() {
     assert!(report["principal"].as_str().is_some_and(|p| p.contains("123456789012")));
     assert!(report["metering"].as_str().unwrap().starts_with("not configured"));
 
-    let output = agent(&clu_testkit::moto::endpoint(), Some(&path))
-        .args(["tools", "-o", "json"])
-        .output()
-        .unwrap();
+    let output = run(&["tools", "-o", "json"]).await.unwrap();
     let tools = stdout_json(&output);
     let row =
         |name: &str| tools.as_array().unwrap().iter().find(|t| t["name"] == name).cloned().unwrap();

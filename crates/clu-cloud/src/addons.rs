@@ -117,10 +117,11 @@ impl AddonVerb {
         // The plan reads the addon, its versions and its configuration schema; the apply
         // writes. Reads and writes land in separate statements of the derived document.
         let reads = |extra: &[&str]| -> Vec<Grant> {
-            let mut grants = vec![
-                grant(&["eks:DescribeCluster"], &[CLUSTER]),
-                grant(&["eks:DescribeAddon"], &[ADDONS]),
-            ];
+            let mut grants = vec![grant(&["eks:DescribeAddon"], &[ADDONS])];
+            if verb == Verb::Create {
+                // Only a new addon needs the cluster's Kubernetes version, for its default.
+                grants.push(grant(&["eks:DescribeCluster"], &[CLUSTER]));
+            }
             if !extra.is_empty() {
                 // DescribeAddonVersions and DescribeAddonConfiguration have no resource type:
                 // IAM takes only `*` for them.

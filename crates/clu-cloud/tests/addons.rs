@@ -129,7 +129,7 @@ async fn a_create_plan_resolves_the_default_version_and_changes_nothing_until_ap
     let undo = report.undo_plan.expect("an undo plan");
     assert_eq!(undo.tool, "eks_delete_addon");
     assert!(undo.diff.contains("+ (removed)"), "{}", undo.diff);
-    harness.assert_declared_equals_used(&["eks_create_addon", "eks_delete_addon"]);
+    harness.assert_declared_equals_used(&["eks_create_addon"]);
 }
 
 #[tokio::test]

@@ -454,7 +454,7 @@ async fn each_verb_declares_exactly_the_requests_it_makes() {
     }
 
     // The helm verbs are left out: helm sends its own requests, which the guard cannot see
-    // (see the helm module's FIXME).
+    // (the helm module records that shortcoming).
     for tool in h.registry.tools().filter(|t| t.spec().name.starts_with("k8s_")) {
         let spec = tool.spec();
         let used = h.recorder.uses_of(spec.name);

@@ -138,21 +138,24 @@ fn serve_becomes_ready_answers_and_exits_0_on_sigterm() {
     let (status, tools) = request(&address, "GET", "/v1/tools", Some(TOKEN), None).unwrap();
     assert_eq!(status, 200);
     assert!(tools["tools"].as_array().unwrap().iter().any(|t| t["name"] == "k8s_get"));
-    // A call without a cluster is audited and reported with its code.
+    // Without a cluster, preflight holds the Kubernetes tools back and the refusal says why.
+    let k8s_get = tools["tools"].as_array().unwrap().iter().find(|t| t["name"] == "k8s_get");
+    assert_eq!(k8s_get.unwrap()["preflight"]["status"], "failed");
     let input = serde_json::json!({"input": {"kind": "Pod", "namespace": "a", "name": "b"}});
     let (status, call) =
         request(&address, "POST", "/v1/tools/k8s_get/call", Some(TOKEN), Some(&input)).unwrap();
-    assert_eq!(status, 503, "{call}");
-    assert_eq!(call["error"]["code"], "not-configured");
+    assert_eq!(status, 403, "{call}");
+    assert_eq!(call["error"]["code"], "tool-not-offered");
+    let message = call["error"]["message"].as_str().unwrap();
+    assert!(message.contains("no Kubernetes client is configured"), "{message}");
+    // Preflight's own requests are audited like any tool call.
     let audit = loop {
         let line = logs.recv_timeout(Duration::from_secs(10)).expect("an audit line");
-        // The scheduled scan's `k8s_findings` is audited too; this call's line is the one.
-        if line["target"] == "clu::audit" && line["fields"]["tool"] == "k8s_get" {
+        if line["target"] == "clu::audit" && line["fields"]["tool"] == "sts_get_caller_identity" {
             break line;
         }
     };
-    assert_eq!(audit["fields"]["tool"], "k8s_get");
-    assert_eq!(audit["fields"]["outcome"], "not-configured");
+    assert_ne!(audit["fields"]["outcome"], "ok", "no AWS endpoint answers: {audit}");
 
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());

@@ -18,12 +18,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::agent::MODEL_TOOL;
 use crate::registry::Registry;
+use crate::error::ToolError;
 use crate::tool::ToolEnv;
 use crate::tools::identity::{
     ACCESS_REVIEW_TOOL, AccessAnswer, AccessQuestion, CALLER_IDENTITY_TOOL,
@@ -109,11 +111,50 @@ impl Preflight {
 pub struct PreflightOptions {
     /// Send the one tiny Converse call; off where a model call must not be spent.
     pub bedrock: bool,
+    /// How long one request of a check may take; past it the check fails (or, for the IAM
+    /// simulation, is not checked) naming the timeout, so a hung API server or endpoint cannot
+    /// hold preflight, and whatever waits on it, forever.
+    pub timeout: Duration,
 }
 
 impl Default for PreflightOptions {
     fn default() -> Self {
-        Self { bedrock: true }
+        Self { bedrock: true, timeout: DEFAULT_TIMEOUT }
+    }
+}
+
+/// The default bound on one request of a check.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why one request of a check gave no answer.
+#[derive(Debug)]
+enum Unanswered {
+    /// The tool failed.
+    Tool(ToolError),
+    /// The request outlived the bound.
+    TimedOut(Duration),
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tool(error) => error.fmt(f),
+            Self::TimedOut(after) => write!(f, "no answer within {} s", after.as_secs_f64()),
+        }
+    }
+}
+
+/// One call of an internal tool, bounded by the options' timeout.
+async fn ask(
+    registry: &Registry,
+    env: &Arc<ToolEnv>,
+    options: &PreflightOptions,
+    tool: &str,
+    input: Value,
+) -> Result<Value, Unanswered> {
+    match tokio::time::timeout(options.timeout, registry.call(env, tool, input)).await {
+        Ok(outcome) => outcome.result.map_err(Unanswered::Tool),
+        Err(_) => Err(Unanswered::TimedOut(options.timeout)),
     }
 }
 
@@ -131,10 +172,10 @@ pub async fn run_with(
     let mut reasons: BTreeMap<&str, Vec<String>> =
         registry.tools().map(|t| (t.spec().name, Vec::new())).collect();
 
-    let kubernetes = kubernetes(registry, env, &mut reasons).await;
-    let (principal, iam) = iam(registry, env, &mut reasons).await;
+    let kubernetes = kubernetes(registry, env, options, &mut reasons).await;
+    let (principal, iam) = iam(registry, env, options, &mut reasons).await;
     let bedrock = if options.bedrock {
-        bedrock(registry, env).await
+        bedrock(registry, env, options).await
     } else {
         Check::new(Status::NotChecked, "skipped: no model call was to be made")
     };
@@ -153,6 +194,7 @@ pub async fn run_with(
 async fn kubernetes(
     registry: &Registry,
     env: &Arc<ToolEnv>,
+    options: &PreflightOptions,
     reasons: &mut BTreeMap<&str, Vec<String>>,
 ) -> Check {
     let with_rules: Vec<_> =
@@ -183,7 +225,7 @@ async fn kubernetes(
         AccessQuestion::from_rules(with_rules.iter().flat_map(|t| &t.spec().permissions.rbac));
     let asked = questions.len();
     let outcome =
-        registry.call(env, ACCESS_REVIEW_TOOL, json!({ "questions": questions })).await.result;
+        ask(registry, env, options, ACCESS_REVIEW_TOOL, json!({ "questions": questions })).await;
     let answers: Vec<AccessAnswer> = match outcome
         .map_err(|e| e.to_string())
         .and_then(|v| serde_json::from_value(v["answers"].clone()).map_err(|e| e.to_string()))
@@ -224,6 +266,7 @@ fn describe(question: &AccessQuestion) -> String {
 async fn iam(
     registry: &Registry,
     env: &Arc<ToolEnv>,
+    options: &PreflightOptions,
     reasons: &mut BTreeMap<&str, Vec<String>>,
 ) -> (Option<String>, Check) {
     let with_grants: Vec<_> =
@@ -243,7 +286,7 @@ async fn iam(
 
     // Who the agent is decides both the principal to simulate and the account its grants'
     // resources are rendered for. Without an answer from STS no AWS tool can work.
-    let identity = registry.call(env, CALLER_IDENTITY_TOOL, json!({})).await.result;
+    let identity = ask(registry, env, options, CALLER_IDENTITY_TOOL, json!({})).await;
     let (arn, account) = match identity {
         Ok(value) => (
             value["arn"].as_str().unwrap_or_default().to_owned(),
@@ -286,7 +329,7 @@ async fn iam(
             let resources: Vec<String> =
                 grant.resources.iter().map(|r| r.render(&context)).collect();
             let input = json!({ "principal_arn": arn, "actions": actions, "resources": resources });
-            let answer = match registry.call(env, SIMULATE_TOOL, input).await.result {
+            let answer = match ask(registry, env, options, SIMULATE_TOOL, input).await {
                 Ok(answer) => answer,
                 Err(error) => {
                     let why = format!("not checked: the simulation failed: {error}");
@@ -320,16 +363,16 @@ async fn iam(
     (Some(resolved), check)
 }
 
-async fn bedrock(registry: &Registry, env: &Arc<ToolEnv>) -> Check {
+async fn bedrock(registry: &Registry, env: &Arc<ToolEnv>, options: &PreflightOptions) -> Check {
     if registry.get(MODEL_TOOL).is_none() {
         return Check::new(Status::NotChecked, format!("the registry has no `{MODEL_TOOL}`"));
     }
     if env.aws.is_none() {
         return Check::new(Status::Failed, "no AWS configuration");
     }
-    match registry.call(env, MODEL_TOOL, json!({})).await.result {
+    match ask(registry, env, options, MODEL_TOOL, json!({})).await {
         Ok(value) => Check::new(Status::Passed, summary(&value)),
-        Err(error) if error.code() == "invalid-input" => {
+        Err(Unanswered::Tool(error)) if error.code() == "invalid-input" => {
             Check::new(Status::NotChecked, format!("not checked: {error}"))
         }
         Err(error) => Check::new(Status::Failed, error.to_string()),

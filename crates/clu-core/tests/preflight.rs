@@ -107,7 +107,7 @@ fn core_with(extra: Vec<Arc<dyn Tool>>) -> Registry {
 }
 
 fn no_bedrock() -> PreflightOptions {
-    PreflightOptions { bedrock: false }
+    PreflightOptions { bedrock: false, ..PreflightOptions::default() }
 }
 
 #[tokio::test]
@@ -201,4 +201,33 @@ async fn an_api_server_that_allows_everything_passes_every_kubernetes_tool() {
     let report = preflight::run_with(&registry, &env, &no_bedrock()).await;
     assert_eq!(report.kubernetes.status, Status::Passed, "{:?}", report.kubernetes);
     assert!(report.tool("k8s_list").unwrap().passed);
+}
+
+#[tokio::test]
+async fn an_api_server_that_never_answers_fails_the_check_within_the_timeout() {
+    // Accepts connections and holds them without a byte of answer.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let kube = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+    let registry = clu_core::tools::registry().unwrap();
+    let env = Arc::new(ToolEnv { kube: Some(kube), ..ToolEnv::default() });
+    let options = PreflightOptions {
+        bedrock: false,
+        timeout: std::time::Duration::from_millis(300),
+    };
+
+    let started = std::time::Instant::now();
+    let report = preflight::run_with(&registry, &env, &options).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(report.kubernetes.status, Status::Failed);
+    assert!(report.kubernetes.detail.contains("no answer within 0.3 s"), "{:?}", report.kubernetes);
+    let k8s_get = report.tool("k8s_get").unwrap();
+    assert!(!k8s_get.passed);
+    assert!(k8s_get.reasons.iter().any(|r| r.contains("no answer within")), "{k8s_get:?}");
 }

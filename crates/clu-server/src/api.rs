@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::readiness::Gate;
-use crate::service::Shared;
+use crate::service::{PreflightState, Shared};
 use crate::settings::ServeSettings;
 
 /// The router of every route.
@@ -43,6 +43,7 @@ pub(crate) fn router(
         .layer(middleware::from_fn_with_state(shared.clone(), limit));
     let authenticated = Router::new()
         .route("/v1/tools", get(tools))
+        .route("/v1/preflight", get(preflight))
         .route("/v1/findings", get(findings))
         .route("/v1/plans", get(plans))
         .route("/v1/plans/{id}", get(plan))
@@ -184,17 +185,22 @@ async fn not_found() -> ApiError {
 
 async fn tools(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let offered = shared.offered_tools();
+    let state = shared.preflight();
     let rows: Vec<Value> = shared
         .registry
         .tools()
         .map(|tool| {
             let spec = tool.spec();
-            let preflight = if !spec.offered_to_model {
-                "internal"
-            } else if offered.contains(spec.name) {
-                "passed"
-            } else {
-                "failed"
+            let preflight = match &state {
+                _ if !spec.offered_to_model => json!({ "status": "internal" }),
+                PreflightState::Pending => json!({ "status": "pending" }),
+                PreflightState::Disabled => json!({ "status": "disabled" }),
+                PreflightState::Ran { report, .. } => match report.tool(spec.name) {
+                    Some(check) if !check.passed => {
+                        json!({ "status": "failed", "reasons": check.reasons })
+                    }
+                    _ => json!({ "status": "passed" }),
+                },
             };
             json!({
                 "name": spec.name,
@@ -212,6 +218,23 @@ async fn tools(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({ "tools": rows }))
 }
 
+/// The latest preflight: the principal, the three checks and every tool's answer.
+async fn preflight(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(match shared.preflight() {
+        PreflightState::Pending => json!({ "state": "pending" }),
+        PreflightState::Disabled => json!({ "state": "disabled" }),
+        PreflightState::Ran { report, at } => json!({
+            "state": "done",
+            "checkedAt": at,
+            "principal": report.principal,
+            "kubernetes": report.kubernetes,
+            "iam": report.iam,
+            "bedrock": report.bedrock,
+            "tools": report.tools,
+        }),
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CallRequest {
@@ -227,7 +250,7 @@ async fn call(
     let Json(request) =
         body.map_err(|rejection| ApiError::invalid_request(rejection.body_text()))?;
     if shared.registry.get(&name).is_some() && !shared.is_offered(&name) {
-        return Err(not_offered(&name));
+        return Err(not_offered(&shared, &name));
     }
     let input = request.input.unwrap_or_else(|| json!({}));
     let outcome = shared.registry.call(&shared.env, &name, input).await;
@@ -239,15 +262,17 @@ async fn call(
     outcome.result.map(Json).map_err(|error| ApiError::from_tool(&error))
 }
 
-/// The refusal of a tool the registry has but does not offer to callers.
-pub(crate) fn not_offered(name: &str) -> ApiError {
+/// The refusal of a tool the registry has but does not offer to callers, with preflight's
+/// reasons when that is why.
+pub(crate) fn not_offered(shared: &Shared, name: &str) -> ApiError {
+    let why = match shared.preflight_reasons(name) {
+        Some(reasons) => format!("its preflight failed: {}", reasons.join("; ")),
+        None => "it is internal to the agent".to_owned(),
+    };
     ApiError::new(
         StatusCode::FORBIDDEN,
         "tool-not-offered",
-        format!(
-            "tool `{name}` is not offered: it is internal to the agent, or its preflight failed \
-             (see GET /v1/tools)"
-        ),
+        format!("tool `{name}` is not offered: {why} (see GET /v1/preflight)"),
     )
 }
 

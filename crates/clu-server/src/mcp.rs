@@ -92,7 +92,7 @@ impl ServerHandler for McpTools {
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.as_ref();
         if self.shared.registry.get(name).is_some() && !self.shared.is_offered(name) {
-            let refusal = crate::api::not_offered(name);
+            let refusal = crate::api::not_offered(&self.shared, name);
             return Err(ErrorData::invalid_params(refusal.message, None));
         }
         let input = Value::Object(request.arguments.unwrap_or_default());

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clu_core::agent::{AgentLoop, Limits, ModelSettings};
 use clu_core::metering::{Backoff, MeteringConfig};
+use clu_core::preflight::{self, Preflight, PreflightOptions};
 use clu_core::{Registry, ToolEnv};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -19,15 +20,26 @@ use crate::lease::LeaderElector;
 use crate::metrics::Metrics;
 use crate::readiness::{Gate, Readiness};
 use crate::scan::{FindingsStore, ScanContext, ScanSource};
-use crate::settings::ServeSettings;
+use crate::settings::{PreflightSettings, ServeSettings};
 
 /// The readiness gate of Marketplace metering.
 pub const METERING_GATE: &str = "metering";
 /// The readiness gate of the registry's declaration checks.
 pub const REGISTRY_GATE: &str = "registry";
-// FIXME(serve-preflight): the service offers every tool the registry checks pass and does not
-// yet run `clu_core::preflight` (access reviews, IAM simulation) before offering them, as
-// `ask` and `doctor` do; its tests need stubs that answer access reviews and STS first.
+/// The readiness gate of preflight, passed once it has run (or when it is switched off): a
+/// tool that fails it is held back, which does not keep the rest of the service unready.
+pub const PREFLIGHT_GATE: &str = "preflight";
+
+/// Where preflight stands in the service.
+#[derive(Clone, Debug)]
+pub(crate) enum PreflightState {
+    /// Not run yet.
+    Pending,
+    /// Switched off by `serve.preflight.enabled: false`.
+    Disabled,
+    /// Ran; the report of the latest run, and when it finished.
+    Ran { report: Arc<Preflight>, at: String },
+}
 
 /// Everything the service is built from.
 pub struct ServiceConfig {
@@ -65,6 +77,7 @@ pub(crate) struct Shared {
     pub(crate) readiness: Readiness,
     pub(crate) findings: Arc<FindingsStore>,
     pub(crate) offered: RwLock<BTreeSet<String>>,
+    pub(crate) preflight: RwLock<PreflightState>,
     pub(crate) leading: watch::Receiver<bool>,
     pub(crate) identity: String,
 }
@@ -74,6 +87,53 @@ impl Shared {
     /// ran, passed it.
     pub(crate) fn is_offered(&self, name: &str) -> bool {
         self.offered.read().unwrap_or_else(PoisonError::into_inner).contains(name)
+    }
+
+    /// Where preflight stands.
+    pub(crate) fn preflight(&self) -> PreflightState {
+        self.preflight.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Why preflight holds back `name`, when its latest run did.
+    pub(crate) fn preflight_reasons(&self, name: &str) -> Option<Vec<String>> {
+        match self.preflight() {
+            PreflightState::Ran { report, .. } => {
+                report.tool(name).filter(|check| !check.passed).map(|check| check.reasons.clone())
+            }
+            PreflightState::Pending | PreflightState::Disabled => None,
+        }
+    }
+
+    /// Offers what both the registry and `report` allow, and keeps the report. A Bedrock check
+    /// skipped on a re-run keeps the answer of the run that made it.
+    fn apply_preflight(&self, mut report: Preflight) {
+        if report.bedrock.status == preflight::Status::NotChecked
+            && let PreflightState::Ran { report: previous, .. } = self.preflight()
+        {
+            report.bedrock = previous.bedrock.clone();
+        }
+        let passed = report.offered_tools();
+        let offered: BTreeSet<String> = self
+            .registry
+            .offered_to_model()
+            .map(|tool| tool.spec().name.to_owned())
+            .filter(|name| passed.contains(name))
+            .collect();
+        for check in report.tools.iter().filter(|check| !check.passed) {
+            if self.registry.get(&check.tool).is_some_and(|tool| tool.spec().offered_to_model) {
+                tracing::warn!(tool = %check.tool, reasons = ?check.reasons, "preflight holds the tool back");
+            }
+        }
+        tracing::info!(
+            offered = offered.len(),
+            kubernetes = %report.kubernetes.detail,
+            iam = %report.iam.detail,
+            bedrock = %report.bedrock.detail,
+            "preflight done"
+        );
+        *self.offered.write().unwrap_or_else(PoisonError::into_inner) = offered;
+        *self.preflight.write().unwrap_or_else(PoisonError::into_inner) =
+            PreflightState::Ran { report: Arc::new(report), at: k8s_openapi::jiff::Timestamp::now().to_string() };
     }
 
     /// The offered tools, sorted.
@@ -177,9 +237,10 @@ pub async fn serve(
         max_in_flight: settings.max_in_flight.max(1),
         retry_after: settings.retry_after,
         metrics: metrics.clone(),
-        readiness: Readiness::new(&[METERING_GATE, REGISTRY_GATE]),
+        readiness: Readiness::new(&[METERING_GATE, REGISTRY_GATE, PREFLIGHT_GATE]),
         findings: Arc::new(FindingsStore::default()),
         offered: RwLock::new(offered),
+        preflight: RwLock::new(PreflightState::Pending),
 
         leading: leading.clone(),
         identity,
@@ -202,10 +263,13 @@ pub async fn serve(
     let (fatal_sender, mut fatal) = tokio::sync::mpsc::channel::<ServeError>(1);
     let startup = tokio::spawn({
         let shared = shared.clone();
+        let checks = settings.preflight.clone();
         async move {
-            if let Err(error) = start_up(&shared, &metering, &backoff).await {
+            if let Err(error) = start_up(&shared, &metering, &backoff, &checks).await {
                 let _ = fatal_sender.send(error).await;
+                return;
             }
+            refresh_preflight(&shared, &checks).await;
         }
     });
 
@@ -265,8 +329,13 @@ pub async fn serve(
 }
 
 /// Passes the readiness gates in order: metering first, as the Marketplace contract wants it
-/// before anything else, then the registry's declaration checks.
-async fn start_up(shared: &Shared, metering: &MeteringConfig, backoff: &Backoff) -> Result<()> {
+/// before anything else, then the registry's declaration checks, then preflight.
+async fn start_up(
+    shared: &Shared,
+    metering: &MeteringConfig,
+    backoff: &Backoff,
+    checks: &PreflightSettings,
+) -> Result<()> {
     match clu_core::metering::register_at_start(&shared.registry, &shared.env, metering, backoff)
         .await
     {
@@ -292,5 +361,33 @@ async fn start_up(shared: &Shared, metering: &MeteringConfig, backoff: &Backoff)
         shared.readiness.set(REGISTRY_GATE, Gate::Failed(text.join("; ")));
     }
 
+    if checks.enabled {
+        let options = PreflightOptions {
+            bedrock: checks.bedrock && shared.model.is_some(),
+            timeout: checks.timeout,
+        };
+        let report = preflight::run_with(&shared.registry, &shared.env, &options).await;
+        shared.apply_preflight(report);
+    } else {
+        tracing::warn!("preflight is off: every tool is offered without checking its permissions");
+        *shared.preflight.write().unwrap_or_else(PoisonError::into_inner) =
+            PreflightState::Disabled;
+    }
+    shared.readiness.set(PREFLIGHT_GATE, Gate::Passed);
+
     Ok(())
+}
+
+/// Runs preflight again every `checks.interval`, without the Bedrock call, so a permission the
+/// operator grants or takes after start changes what is offered. Runs until aborted.
+async fn refresh_preflight(shared: &Shared, checks: &PreflightSettings) {
+    if !checks.enabled || checks.interval.is_zero() {
+        return;
+    }
+    let options = PreflightOptions { bedrock: false, timeout: checks.timeout };
+    loop {
+        tokio::time::sleep(checks.interval).await;
+        let report = preflight::run_with(&shared.registry, &shared.env, &options).await;
+        shared.apply_preflight(report);
+    }
 }

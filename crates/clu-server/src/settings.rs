@@ -35,6 +35,9 @@ pub struct ServeSettings {
     /// whatever this says, which is what stops a rebound DNS name from reaching the tools.
     #[serde(default)]
     pub mcp_allowed_hosts: Vec<String>,
+    /// The checks that decide which tools are offered.
+    #[serde(default)]
+    pub preflight: PreflightSettings,
 }
 
 impl ServeSettings {
@@ -49,6 +52,7 @@ impl ServeSettings {
             scans: ScanSettings::default(),
             lease: LeaseSettings::default(),
             mcp_allowed_hosts: Vec::new(),
+            preflight: PreflightSettings::default(),
         }
     }
 }
@@ -85,6 +89,35 @@ pub enum AuthSettings {
         #[serde(default = "default_review_cache", with = "seconds")]
         cache_for: Duration,
     },
+}
+
+/// Preflight in the service: access reviews, IAM simulation and the Bedrock check run before
+/// the service is ready, and tools that fail are not offered to the model, the API or MCP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct PreflightSettings {
+    /// Run preflight; when off, every tool the registry offers is offered unchecked.
+    pub enabled: bool,
+    /// Send the one tiny Converse call of the Bedrock check at start (never on a re-run).
+    pub bedrock: bool,
+    /// Seconds between two re-runs, so a permission granted or taken after start is seen;
+    /// 0 runs preflight only at start.
+    #[serde(with = "seconds")]
+    pub interval: Duration,
+    /// Seconds one request of a check may take before the check fails naming the timeout.
+    #[serde(with = "seconds")]
+    pub timeout: Duration,
+}
+
+impl Default for PreflightSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bedrock: true,
+            interval: Duration::from_secs(600),
+            timeout: clu_core::preflight::DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 /// The scheduled scans.

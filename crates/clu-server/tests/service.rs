@@ -10,7 +10,9 @@ use clu_core::metering::{Backoff, MeteringConfig};
 use clu_core::plan::{Applied, PlanBody, Verification};
 use clu_core::tools::CoreOptions;
 use clu_core::{Permissions, RbacRule, Registry, Risk, Tier, Tool, ToolContext, ToolEnv, ToolSpec};
-use clu_server::{AuthSettings, ScanSource, ServeSettings, ServiceConfig, ToolScan};
+use clu_server::{
+    AuthSettings, PreflightSettings, ScanSource, ServeSettings, ServiceConfig, ToolScan,
+};
 use clu_testkit::apiserver::FakeApiServer;
 use clu_testkit::apiserver::fixture::{self, Fixture};
 use clu_testkit::awsstub::{AwsJsonStub, StubReply};
@@ -35,6 +37,7 @@ struct Setup {
     grace: Duration,
     extra_tools: Vec<Arc<dyn Tool>>,
     plans: bool,
+    preflight: PreflightSettings,
 }
 
 impl Default for Setup {
@@ -52,6 +55,14 @@ impl Default for Setup {
             grace: Duration::from_secs(10),
             extra_tools: Vec::new(),
             plans: false,
+            // Preflight runs as in production, but without the Bedrock call, which would spend
+            // a scripted model turn; the tests of preflight itself say what they need.
+            preflight: PreflightSettings {
+                enabled: true,
+                bedrock: false,
+                interval: Duration::ZERO,
+                ..PreflightSettings::default()
+            },
         }
     }
 }
@@ -87,6 +98,7 @@ async fn start(setup: Setup) -> Agent {
     settings.lease.lease_duration = Duration::from_secs(2);
     settings.lease.renew_deadline = Duration::from_millis(1500);
     settings.lease.retry_period = Duration::from_millis(100);
+    settings.preflight = setup.preflight;
     let limits = Limits { model_attempts: 1, ..Limits::default() };
     let config = ServiceConfig {
         registry,
@@ -282,11 +294,11 @@ async fn tools_list_their_permissions_and_calls_map_errors_to_statuses() {
     assert_eq!(get["tier"], "core");
     assert_eq!(get["risk"], "read");
     assert_eq!(get["offered"], true);
-    assert_eq!(get["preflight"], "passed");
+    assert_eq!(get["preflight"]["status"], "passed");
     assert!(!get["rbac"].as_array().unwrap().is_empty(), "{get}");
     let model = rows.iter().find(|t| t["name"] == "bedrock_invoke_model").unwrap();
     assert_eq!(model["offered"], false);
-    assert_eq!(model["preflight"], "internal");
+    assert_eq!(model["preflight"]["status"], "internal");
 
     let input =
         json!({"kind": "Pod", "namespace": fixture::NAMESPACE, "name": fixture::CRASH_LOOP_POD});
@@ -406,8 +418,14 @@ async fn ask_without_a_model_or_a_question_is_refused_with_a_code() {
 #[tokio::test]
 async fn the_request_past_the_limit_gets_429_with_retry_after_at_once() {
     let hole = black_hole().await;
-    let agent =
-        start(Setup { kube: Some(kube_client(&hole)), max_in_flight: 2, ..Setup::default() }).await;
+    // Preflight's access reviews would hang on the hole too; this test is about the bound.
+    let agent = start(Setup {
+        kube: Some(kube_client(&hole)),
+        max_in_flight: 2,
+        preflight: PreflightSettings { enabled: false, ..PreflightSettings::default() },
+        ..Setup::default()
+    })
+    .await;
     agent.wait_ready().await;
 
     let input = json!({"input": {"kind": "Pod", "namespace": "shop", "name": "web"}});
@@ -566,7 +584,10 @@ async fn readyz_is_503_until_metering_registered() {
         agent.http.get(format!("{}/readyz", agent.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["gates"]["metering"]["state"], "passed", "{body}");
     assert_eq!(body["gates"]["registry"]["state"], "passed", "{body}");
-    assert_eq!(stub.requests().len(), 2);
+    assert_eq!(body["gates"]["preflight"]["state"], "passed", "{body}");
+    let registrations =
+        stub.requests().iter().filter(|r| r.operation == "RegisterUsage").count();
+    assert_eq!(registrations, 2);
     agent.shut_down().await.unwrap();
 }
 
@@ -817,8 +838,15 @@ async fn a_write_verb_returns_its_plan_which_is_approved_once_by_digest_or_rejec
         ),
         applied: applied.clone(),
     };
-    let agent =
-        start(Setup { extra_tools: vec![Arc::new(verb)], plans: true, ..Setup::default() }).await;
+    // The fake API server answers preflight's access review of the verb's rule.
+    let server = FakeApiServer::with_fixture(Fixture::shop()).await;
+    let agent = start(Setup {
+        kube: Some(server.client()),
+        extra_tools: vec![Arc::new(verb)],
+        plans: true,
+        ..Setup::default()
+    })
+    .await;
     agent.wait_ready().await;
 
     let call = |replicas: u32| {
@@ -898,5 +926,90 @@ async fn a_write_verb_returns_its_plan_which_is_approved_once_by_digest_or_rejec
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
+    agent.shut_down().await.unwrap();
+}
+
+#[tokio::test]
+async fn preflight_holds_back_what_rbac_denies_names_why_and_sees_a_later_grant() {
+    let server = FakeApiServer::with_fixture(Fixture::shop()).await;
+    server.deny_access("", "pods/log", "get");
+    let agent = start(Setup {
+        kube: Some(server.client()),
+        preflight: PreflightSettings {
+            enabled: true,
+            bedrock: false,
+            interval: Duration::from_millis(200),
+            ..PreflightSettings::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    agent.wait_ready().await;
+
+    let tools = agent.json("/v1/tools").await;
+    let row = |name: &str| {
+        tools["tools"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap().clone()
+    };
+    let logs = row("k8s_logs");
+    assert_eq!(logs["offered"], false, "{logs}");
+    assert_eq!(logs["preflight"]["status"], "failed", "{logs}");
+    assert_eq!(logs["preflight"]["reasons"][0], "RBAC denies `get pods/log`", "{logs}");
+    assert_eq!(row("k8s_get")["preflight"]["status"], "passed");
+    // Without AWS, every tool with an IAM grant is held back for that reason.
+    let metrics_tool = row("cloudwatch_get_metric_data");
+    assert_eq!(metrics_tool["offered"], false);
+    assert!(
+        metrics_tool["preflight"]["reasons"][0].as_str().unwrap().contains("no AWS configuration"),
+        "{metrics_tool}"
+    );
+
+    let report = agent.json("/v1/preflight").await;
+    assert_eq!(report["state"], "done");
+    assert_eq!(report["kubernetes"]["status"], "failed");
+    assert!(report["kubernetes"]["detail"].as_str().unwrap().contains("get pods/log"), "{report}");
+    assert_eq!(report["bedrock"]["status"], "not-checked");
+    assert!(report["checkedAt"].as_str().is_some_and(|at| at.ends_with('Z')), "{report}");
+
+    let input = json!({"input": {"namespace": fixture::NAMESPACE, "pod": fixture::CRASH_LOOP_POD}});
+    let refused = agent.post("/v1/tools/k8s_logs/call", input.clone()).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "tool-not-offered");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("preflight failed: RBAC denies `get pods/log`"), "{message}");
+
+    // The operator grants the permission; the next run offers the tool.
+    server.allow_access("", "pods/log", "get");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tools = agent.json("/v1/tools").await;
+        let logs = tools["tools"].as_array().unwrap().iter().find(|t| t["name"] == "k8s_logs");
+        if logs.is_some_and(|t| t["offered"] == true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the grant was never seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answered = agent.post("/v1/tools/k8s_logs/call", input).send().await.unwrap();
+    assert_ne!(answered.status(), 403, "offered after the grant");
+    agent.shut_down().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_a_model_preflight_asks_it_once_and_reports_the_answer() {
+    let stub = ConverseStub::start(vec![Turn::answer("ok")]).await;
+    let agent = start(Setup {
+        aws: Some(stub.sdk_config().await),
+        model: true,
+        preflight: PreflightSettings { interval: Duration::ZERO, ..PreflightSettings::default() },
+        ..Setup::default()
+    })
+    .await;
+    agent.wait_ready().await;
+
+    let report = agent.json("/v1/preflight").await;
+    assert_eq!(report["bedrock"]["status"], "passed", "{report}");
+    assert!(report["bedrock"]["detail"].as_str().unwrap().contains(MODEL), "{report}");
+    assert_eq!(stub.requests().len(), 1, "one tiny Converse call");
     agent.shut_down().await.unwrap();
 }

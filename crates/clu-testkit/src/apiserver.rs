@@ -409,6 +409,15 @@ impl FakeApiServer {
         ));
     }
 
+    /// Undoes [`Self::deny_access`] for the triple: its reviews answer "allowed" again.
+    pub fn allow_access(&self, group: &str, resource: &str, verb: &str) {
+        self.denied.lock().unwrap_or_else(PoisonError::into_inner).remove(&(
+            group.to_owned(),
+            resource.to_owned(),
+            verb.to_owned(),
+        ));
+    }
+
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()

@@ -344,15 +344,21 @@ fn sse_event(event: &AgentEvent) -> Event {
 }
 
 async fn findings(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let sources = shared.findings.latest();
-    let scanned_at = sources.values().map(|report| report.scanned_at.clone()).max();
+    let latest = shared.findings.latest().await;
+    let scanned_at = latest.reports.values().map(|report| report.scanned_at.clone()).max();
     let leading = *shared.leading.borrow();
-    Json(json!({
+    let mut answer = json!({
         "scannedAt": scanned_at,
         "leader": leading,
         "identity": shared.identity,
-        "sources": sources,
-    }))
+        "sources": latest.reports,
+    });
+    if let Some(error) = latest.shared_error {
+        answer["sharedError"] = json!(format!(
+            "the shared reports could not be read, so these are only this replica's: {error}"
+        ));
+    }
+    Json(answer)
 }
 
 async fn plans(State(shared): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {

@@ -5,6 +5,11 @@
 //! registry ([`ToolScan`]), so the guard, redaction and audit apply to scans as to any call.
 //! The Core findings are [`ToolScan::core_findings`]; a Cloud savings scan is another
 //! [`ToolScan`] of its tool, added to the list the service is built with.
+//!
+//! With a cluster, the leader also publishes every report to a ConfigMap in the service's
+//! namespace (one key per source), and every replica answers `GET /v1/findings` from it, so
+//! whichever replica the Service routes to answers the latest scan, and a new leader starts
+//! from what the last one found.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -12,8 +17,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use clu_core::{Registry, ToolEnv, ToolError};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
-use serde::Serialize;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -82,7 +90,7 @@ impl ScanSource for ToolScan {
 }
 
 /// The latest result of one source.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScanReport {
     /// When the scan started, RFC 3339.
     pub scanned_at: String,
@@ -91,45 +99,186 @@ pub struct ScanReport {
     /// `ok`, or the error code.
     pub outcome: String,
     /// The result, when it succeeded.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     /// The error message, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The replica that ran the scan (its Lease holder identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanned_by: Option<String>,
 }
 
-/// The latest report of every source.
-///
-/// FIXME(findings-shared): a follower answers only what it scanned while it led; the leader
-/// should publish each round where every replica reads it (a ConfigMap in the release
-/// namespace), so any replica behind the Service answers the latest scan.
+/// The most a report may weigh in the shared ConfigMap; the API server refuses objects over
+/// 1 MiB, and the ConfigMap holds every source.
+pub const SHARED_REPORT_LIMIT: usize = 256 * 1024;
+
+/// Where the leader publishes its reports: a ConfigMap, one data key per source.
+pub(crate) struct SharedFindings {
+    api: Api<ConfigMap>,
+    name: String,
+}
+
+impl SharedFindings {
+    /// The ConfigMap `name` in `namespace`.
+    pub(crate) fn new(client: kube::Client, namespace: &str, name: &str) -> Self {
+        Self { api: Api::namespaced(client, namespace), name: name.to_owned() }
+    }
+
+    /// Writes `report` under `source`'s key, creating the ConfigMap the first time. A report
+    /// too large to share is published without its result, saying which replica holds it.
+    async fn publish(&self, source: &str, report: &ScanReport) -> Result<(), kube::Error> {
+        let mut text = serde_json::to_string(report).unwrap_or_default();
+        if text.len() > SHARED_REPORT_LIMIT {
+            let bytes = text.len();
+            let mut slim = report.clone();
+            slim.result = None;
+            slim.error = Some(format!(
+                "the result ({bytes} bytes) is over the {SHARED_REPORT_LIMIT} bytes a shared \
+                 report may hold; ask the replica that scanned it ({})",
+                report.scanned_by.as_deref().unwrap_or("unknown")
+            ));
+            text = serde_json::to_string(&slim).unwrap_or_default();
+        }
+        let key = data_key(source);
+        let patch = json!({ "data": { key.clone(): text } });
+        match self.api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                let map = ConfigMap {
+                    metadata: kube::api::ObjectMeta {
+                        name: Some(self.name.clone()),
+                        labels: Some(BTreeMap::from([(
+                            "app.kubernetes.io/name".to_owned(),
+                            "clu-ops-agent".to_owned(),
+                        )])),
+                        ..Default::default()
+                    },
+                    data: Some(BTreeMap::from([(key, text)])),
+                    ..Default::default()
+                };
+                match self.api.create(&PostParams::default(), &map).await {
+                    // Another replica created it in between: write the key into theirs.
+                    Err(kube::Error::Api(status)) if status.code == 409 => self
+                        .api
+                        .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map(drop),
+                    other => other.map(drop),
+                }
+            }
+            other => other.map(drop),
+        }
+    }
+
+    /// Every report in the ConfigMap; none when it does not exist yet. A key that does not
+    /// parse is skipped with a warning rather than failing the answer.
+    async fn read(&self) -> Result<BTreeMap<String, ScanReport>, kube::Error> {
+        let Some(map) = self.api.get_opt(&self.name).await? else {
+            return Ok(BTreeMap::new());
+        };
+        let mut reports = BTreeMap::new();
+        for (key, text) in map.data.unwrap_or_default() {
+            let Some(source) = key.strip_suffix(".json") else { continue };
+            match serde_json::from_str::<ScanReport>(&text) {
+                Ok(report) => {
+                    reports.insert(source.to_owned(), report);
+                }
+                Err(error) => {
+                    tracing::warn!(key = %key, %error, "a shared scan report does not parse");
+                }
+            }
+        }
+        Ok(reports)
+    }
+}
+
+/// The ConfigMap key of `source`: its name with every character a key may not hold replaced,
+/// and `.json`.
+fn data_key(source: &str) -> String {
+    let name: String = source
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect();
+    format!("{name}.json")
+}
+
+/// The latest report of every source: what this replica scanned, and, with a cluster, what
+/// the leader published.
 #[derive(Default)]
 pub(crate) struct FindingsStore {
     reports: RwLock<BTreeMap<String, ScanReport>>,
+    shared: Option<SharedFindings>,
+}
+
+/// What `GET /v1/findings` answers from.
+pub(crate) struct Latest {
+    /// The newest report of every source.
+    pub(crate) reports: BTreeMap<String, ScanReport>,
+    /// Why the shared reports could not be read, when they could not; the answer then holds
+    /// only this replica's own.
+    pub(crate) shared_error: Option<String>,
 }
 
 impl FindingsStore {
-    fn record(&self, source: &str, report: ScanReport) {
+    /// A store that publishes to and reads from `shared`.
+    pub(crate) fn shared(shared: SharedFindings) -> Self {
+        Self { reports: RwLock::default(), shared: Some(shared) }
+    }
+
+    async fn record(&self, source: &str, report: ScanReport) {
+        if let Some(shared) = &self.shared
+            && let Err(error) = shared.publish(source, &report).await
+        {
+            tracing::warn!(source, %error, "cannot publish the scan to the shared ConfigMap");
+        }
         self.reports
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(source.to_owned(), report);
     }
 
-    /// Every source's latest report.
-    pub(crate) fn latest(&self) -> BTreeMap<String, ScanReport> {
-        self.reports.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    /// Every source's newest report, this replica's or the shared one, whichever is later.
+    pub(crate) async fn latest(&self) -> Latest {
+        let mut reports =
+            self.reports.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut shared_error = None;
+        if let Some(shared) = &self.shared {
+            match shared.read().await {
+                Ok(published) => {
+                    for (source, report) in published {
+                        let newer = reports.get(&source).is_none_or(|own| {
+                            is_later(&report.scanned_at, &own.scanned_at)
+                        });
+                        if newer {
+                            reports.insert(source, report);
+                        }
+                    }
+                }
+                Err(error) => shared_error = Some(error.to_string()),
+            }
+        }
+        Latest { reports, shared_error }
+    }
+}
+
+/// Whether RFC 3339 time `a` is after `b`; a time that does not parse is never later.
+fn is_later(a: &str, b: &str) -> bool {
+    match (a.parse::<Timestamp>(), b.parse::<Timestamp>()) {
+        (Ok(a), Ok(b)) => a > b,
+        (Ok(_), Err(_)) => true,
+        _ => false,
     }
 }
 
 /// Runs every source each `interval` while `leading` says this replica holds the Lease, until
-/// `stop` is cancelled.
+/// `stop` is cancelled; each report is marked as scanned by `identity`.
 pub(crate) async fn run_scans(
     context: ScanContext,
     sources: Vec<Arc<dyn ScanSource>>,
     store: Arc<FindingsStore>,
     mut leading: watch::Receiver<bool>,
     interval: Duration,
+    identity: String,
     stop: CancellationToken,
 ) {
     loop {
@@ -142,9 +291,10 @@ pub(crate) async fn run_scans(
             return;
         }
         for source in &sources {
-            let report = scan_once(&context, source.as_ref()).await;
+            let mut report = scan_once(&context, source.as_ref()).await;
+            report.scanned_by = Some(identity.clone());
             context.metrics.scan(source.name(), &report.outcome);
-            store.record(source.name(), report);
+            store.record(source.name(), report).await;
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -165,6 +315,7 @@ async fn scan_once(context: &ScanContext, source: &dyn ScanSource) -> ScanReport
             outcome: "ok".into(),
             result: Some(value),
             error: None,
+            scanned_by: None,
         },
         Err(error) => {
             tracing::warn!(source = source.name(), code = error.code(), %error, "scan failed");
@@ -174,6 +325,7 @@ async fn scan_once(context: &ScanContext, source: &dyn ScanSource) -> ScanReport
                 outcome: error.code().into(),
                 result: None,
                 error: Some(error.to_string()),
+                scanned_by: None,
             }
         }
     }

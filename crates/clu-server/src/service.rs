@@ -19,7 +19,7 @@ use crate::error::{Result, ServeError};
 use crate::lease::LeaderElector;
 use crate::metrics::Metrics;
 use crate::readiness::{Gate, Readiness};
-use crate::scan::{FindingsStore, ScanContext, ScanSource};
+use crate::scan::{FindingsStore, ScanContext, ScanSource, SharedFindings};
 use crate::settings::{PreflightSettings, ServeSettings};
 
 /// The readiness gate of Marketplace metering.
@@ -238,7 +238,14 @@ pub async fn serve(
         retry_after: settings.retry_after,
         metrics: metrics.clone(),
         readiness: Readiness::new(&[METERING_GATE, REGISTRY_GATE, PREFLIGHT_GATE]),
-        findings: Arc::new(FindingsStore::default()),
+        findings: Arc::new(match env.kube.clone() {
+            Some(client) => FindingsStore::shared(SharedFindings::new(
+                client,
+                &settings.lease.namespace,
+                &settings.scans.config_map,
+            )),
+            None => FindingsStore::default(),
+        }),
         offered: RwLock::new(offered),
         preflight: RwLock::new(PreflightState::Pending),
 
@@ -292,6 +299,7 @@ pub async fn serve(
         shared.findings.clone(),
         leading,
         settings.scans.interval,
+        shared.identity.clone(),
         stop.clone(),
     ));
 

@@ -129,11 +129,18 @@ pub struct ScanSettings {
     pub interval: Duration,
     /// Only this namespace; every namespace when unset.
     pub namespace: Option<String>,
+    /// The ConfigMap, in the Lease's namespace, where the leader publishes every report for
+    /// all replicas to answer from.
+    pub config_map: String,
 }
 
 impl Default for ScanSettings {
     fn default() -> Self {
-        Self { interval: Duration::from_secs(300), namespace: None }
+        Self {
+            interval: Duration::from_secs(300),
+            namespace: None,
+            config_map: "clu-ops-agent-findings".into(),
+        }
     }
 }
 

@@ -38,6 +38,7 @@ struct Setup {
     extra_tools: Vec<Arc<dyn Tool>>,
     plans: bool,
     preflight: PreflightSettings,
+    identity: &'static str,
 }
 
 impl Default for Setup {
@@ -63,6 +64,7 @@ impl Default for Setup {
                 interval: Duration::ZERO,
                 ..PreflightSettings::default()
             },
+            identity: "agent-0",
         }
     }
 }
@@ -109,7 +111,7 @@ async fn start(setup: Setup) -> Agent {
         metering: setup.metering,
         backoff: setup.backoff,
         scans: setup.scans,
-        identity: "agent-0".into(),
+        identity: setup.identity.into(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -1012,4 +1014,73 @@ async fn with_a_model_preflight_asks_it_once_and_reports_the_answer() {
     assert!(report["bedrock"]["detail"].as_str().unwrap().contains(MODEL), "{report}");
     assert_eq!(stub.requests().len(), 1, "one tiny Converse call");
     agent.shut_down().await.unwrap();
+}
+
+/// A scan source whose result is far larger than a shared report may hold.
+struct HugeScan;
+
+#[async_trait::async_trait]
+impl ScanSource for HugeScan {
+    fn name(&self) -> &str {
+        "huge"
+    }
+
+    async fn scan(&self, _: &clu_server::ScanContext) -> clu_core::Result<Value> {
+        Ok(json!({ "blob": "x".repeat(clu_server::scan::SHARED_REPORT_LIMIT + 1) }))
+    }
+}
+
+#[tokio::test]
+async fn a_follower_answers_the_findings_the_leader_published() {
+    let server = FakeApiServer::with_fixture(Fixture::shop()).await;
+    let scans: Vec<Arc<dyn ScanSource>> =
+        vec![Arc::new(ToolScan::core_findings(Some(fixture::NAMESPACE))), Arc::new(HugeScan)];
+    let leader = start(Setup {
+        kube: Some(server.client()),
+        scans: scans.clone(),
+        scan_interval: Duration::from_millis(200),
+        ..Setup::default()
+    })
+    .await;
+    leader.wait_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leader.json("/v1/findings").await["sources"]["huge"]["outcome"] != "ok" {
+        assert!(Instant::now() < deadline, "the leader never scanned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let follower = start(Setup {
+        kube: Some(server.client()),
+        scans,
+        scan_interval: Duration::from_millis(200),
+        identity: "agent-1",
+        ..Setup::default()
+    })
+    .await;
+    follower.wait_ready().await;
+
+    let findings = follower.json("/v1/findings").await;
+    assert_eq!(findings["leader"], false, "{findings}");
+    assert_eq!(findings["identity"], "agent-1");
+    assert!(findings.get("sharedError").is_none(), "{findings}");
+    let core = &findings["sources"]["findings"];
+    assert_eq!(core["outcome"], "ok", "{findings}");
+    assert_eq!(core["scanned_by"], "agent-0");
+    let codes: Vec<&str> = core["result"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"crash-loop"), "{codes:?}");
+    // Too large to share: the follower says so and names the replica that holds it.
+    let huge = &findings["sources"]["huge"];
+    assert_eq!(huge["outcome"], "ok");
+    assert!(huge.get("result").is_none());
+    assert!(huge["error"].as_str().unwrap().contains("(agent-0)"), "{huge}");
+    // The leader still answers its own full result.
+    let own = leader.json("/v1/findings").await;
+    assert!(own["sources"]["huge"]["result"]["blob"].is_string());
+
+    follower.shut_down().await.unwrap();
+    leader.shut_down().await.unwrap();
 }

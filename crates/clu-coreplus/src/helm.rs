@@ -7,12 +7,13 @@
 //! `-f`. A plan is `helm … --dry-run=server`: the rendered manifest and its line diff against
 //! `helm get manifest`.
 //!
-//! Helm sends its own requests to the cluster with the pod's credentials, so the guard does not
-//! see them. The verbs declare the RBAC of helm's release storage (ConfigMaps, through
-//! `HELM_DRIVER=configmap`, because Clu never touches Secrets, where helm keeps releases by
-//! default).
-//! FIXME(helm-rbac): the objects of a chart need whatever RBAC the operator binds beyond the
-//! writer ClusterRole; the guard cannot hold them to a declaration.
+//! Helm never talks to the API server directly. Each run gets a kubeconfig naming a loopback
+//! [`GuardedEndpoint`] with a one-time token, and every request helm sends goes on through the
+//! tool's guarded client: it is classified, refused unless the verb declared it, recorded, and
+//! sent with the agent's credentials. The verbs declare helm's release storage (ConfigMaps,
+//! through `HELM_DRIVER=configmap`, because Clu never touches Secrets, where helm keeps
+//! releases by default) and the object verbs' writable kinds, so a chart holding anything else
+//! fails at helm's first request for it, with the guard's refusal as the tool's error.
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -20,6 +21,9 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use clu_core::plan::Undo;
+
+use crate::common::Writable;
+use crate::endpoint::GuardedEndpoint;
 use clu_core::{
     Applied, Permissions, PlanBody, RbacRule, Result, Risk, Tier, Tool, ToolContext, ToolError,
     ToolSpec, Verification,
@@ -29,6 +33,29 @@ use serde_json::{Value, json};
 
 /// The environment variable naming the helm executable, when it is not `helm` on `PATH`.
 pub const HELM_ENV: &str = "CLU_HELM";
+
+/// Which helm executable the verbs run.
+#[derive(Clone, Debug, Default)]
+pub struct HelmBinary(Option<PathBuf>);
+
+impl HelmBinary {
+    /// `CLU_HELM` when set, else `helm` in a `PATH` directory, looked up at each run.
+    pub fn from_environment() -> Self {
+        Self(None)
+    }
+
+    /// This file.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Self(Some(path.into()))
+    }
+
+    fn path(&self, tool: &str) -> Result<PathBuf> {
+        match &self.0 {
+            Some(path) => Ok(path.clone()),
+            None => helm_path(tool),
+        }
+    }
+}
 
 /// Finds the helm executable: `CLU_HELM`, else `helm` in a `PATH` directory.
 fn helm_path(tool: &str) -> Result<PathBuf> {
@@ -46,15 +73,42 @@ fn helm_path(tool: &str) -> Result<PathBuf> {
         })
 }
 
-/// Runs helm with `args` and returns its standard output, or an error with its standard error.
-async fn helm(tool: &str, args: &[OsString]) -> Result<String> {
-    let output = tokio::process::Command::new(helm_path(tool)?)
+/// Settings by which helm could be pointed past the guarded endpoint; they are removed from its
+/// environment.
+const HELM_CLUSTER_ENV: &[&str] = &[
+    "HELM_KUBEAPISERVER",
+    "HELM_KUBETOKEN",
+    "HELM_KUBECONTEXT",
+    "HELM_KUBEASUSER",
+    "HELM_KUBEASGROUPS",
+    "HELM_KUBECAFILE",
+    "HELM_KUBEINSECURE_SKIP_TLS_VERIFY",
+    "HELM_KUBETLS_SERVER_NAME",
+];
+
+/// Runs helm with `args` against a guarded endpoint of `context`'s client, and returns its
+/// standard output, or an error: the guard's refusal when it refused a request of helm's,
+/// else helm's standard error.
+async fn helm(bin: &HelmBinary, context: &ToolContext, args: &[OsString]) -> Result<String> {
+    let tool = context.tool();
+    let executable = bin.path(tool)?;
+    let endpoint = GuardedEndpoint::start(context, "default").await?;
+    let mut command = tokio::process::Command::new(executable);
+    command
         .args(args)
+        .env("KUBECONFIG", endpoint.kubeconfig())
         .env("HELM_DRIVER", "configmap")
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null());
+    for name in HELM_CLUSTER_ENV {
+        command.env_remove(name);
+    }
+    let output = command
         .output()
         .await
         .map_err(|e| ToolError::failed(tool, format!("cannot run helm: {e}")))?;
+    if let Some(refusal) = endpoint.take_refusal() {
+        return Err(refusal);
+    }
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
@@ -184,13 +238,21 @@ impl HelmReleaseInput {
     }
 }
 
-fn storage_rules() -> Vec<RbacRule> {
-    vec![RbacRule::new("", ["configmaps"], ["get", "list", "create", "update", "delete"])]
+/// What helm sends for a release: its storage (ConfigMaps, under `HELM_DRIVER=configmap`) and
+/// the chart's objects, which may only be of the kinds the object verbs write. A chart with a
+/// Secret, a ServiceAccount, an RBAC object or a cluster-scoped kind is refused by the guard
+/// at helm's first request for it.
+fn helm_rules() -> Vec<RbacRule> {
+    let mut rules =
+        vec![RbacRule::new("", ["configmaps"], ["get", "list", "create", "update", "delete"])];
+    rules.extend(Writable::rules(&["get", "list", "watch", "create", "update", "patch", "delete"]));
+    rules
 }
 
 /// The manifest of a release, empty when there is none.
 async fn live_manifest(
-    tool: &str,
+    bin: &HelmBinary,
+    context: &ToolContext,
     release: &str,
     namespace: &str,
     revision: Option<u64>,
@@ -205,11 +267,17 @@ async fn live_manifest(
     if let Some(revision) = revision {
         args.extend([OsString::from("--revision"), OsString::from(revision.to_string())]);
     }
-    helm(tool, &args).await
+    helm(bin, context, &args).await
 }
 
 /// The revisions of a release, oldest first, as `helm history -o json` gives them.
-async fn history(tool: &str, release: &str, namespace: &str) -> Result<Vec<Value>> {
+async fn history(
+    bin: &HelmBinary,
+    context: &ToolContext,
+    release: &str,
+    namespace: &str,
+) -> Result<Vec<Value>> {
+    let tool = context.tool();
     let args: Vec<OsString> = vec![
         "history".into(),
         release.into(),
@@ -218,7 +286,7 @@ async fn history(tool: &str, release: &str, namespace: &str) -> Result<Vec<Value
         "--output".into(),
         "json".into(),
     ];
-    let text = helm(tool, &args).await?;
+    let text = helm(bin, context, &args).await?;
     let history: Vec<Value> = serde_json::from_str(&text)
         .map_err(|e| ToolError::failed(tool, format!("helm history is not JSON: {e}")))?;
     Ok(history)
@@ -247,7 +315,13 @@ fn text_diff(live: &str, planned: &str) -> String {
         .to_string()
 }
 
-async fn verify(tool: &str, release: &str, namespace: &str) -> Result<Verification> {
+async fn verify(
+    bin: &HelmBinary,
+    context: &ToolContext,
+    release: &str,
+    namespace: &str,
+) -> Result<Verification> {
+    let tool = context.tool();
     let args: Vec<OsString> = vec![
         "status".into(),
         release.into(),
@@ -256,7 +330,7 @@ async fn verify(tool: &str, release: &str, namespace: &str) -> Result<Verificati
         "--output".into(),
         "json".into(),
     ];
-    let status: Value = serde_json::from_str(&helm(tool, &args).await?)
+    let status: Value = serde_json::from_str(&helm(bin, context, &args).await?)
         .map_err(|e| ToolError::failed(tool, format!("helm status is not JSON: {e}")))?;
     let state = status.pointer("/info/status").and_then(Value::as_str).unwrap_or("unknown");
     let message = format!("release `{release}` is {state}");
@@ -271,6 +345,7 @@ async fn verify(tool: &str, release: &str, namespace: &str) -> Result<Verificati
 pub struct HelmRelease {
     spec: ToolSpec,
     upgrade: bool,
+    bin: HelmBinary,
 }
 
 impl HelmRelease {
@@ -301,9 +376,16 @@ impl HelmRelease {
             description,
             Tier::CorePlus,
             Risk::Write,
-            Permissions { iam: Vec::new(), rbac: storage_rules() },
+            Permissions { iam: Vec::new(), rbac: helm_rules() },
         );
-        Self { spec, upgrade }
+        Self { spec, upgrade, bin: HelmBinary::from_environment() }
+    }
+
+    /// The verb, running `bin`.
+    #[must_use]
+    pub fn with_binary(mut self, bin: HelmBinary) -> Self {
+        self.bin = bin;
+        self
     }
 
     fn verb(&self) -> &'static str {
@@ -322,9 +404,9 @@ impl Tool for HelmRelease {
         let input: HelmReleaseInput = context.parse_input(input)?;
         let (mut args, _values) = input.args(tool, self.verb())?;
         args.extend(["--dry-run=server", "--output", "json"].map(OsString::from));
-        let (planned, release) = manifest_of(tool, &helm(tool, &args).await?)?;
+        let (planned, release) = manifest_of(tool, &helm(&self.bin, context, &args).await?)?;
         let live = if self.upgrade {
-            live_manifest(tool, &input.release, &input.namespace, None).await?
+            live_manifest(&self.bin, context, &input.release, &input.namespace, None).await?
         } else {
             String::new()
         };
@@ -349,14 +431,14 @@ impl Tool for HelmRelease {
         let tool = context.tool();
         let input: HelmReleaseInput = context.parse_input(input)?;
         let before = if self.upgrade {
-            current_revision(&history(tool, &input.release, &input.namespace).await?)
+            current_revision(&history(&self.bin, context, &input.release, &input.namespace).await?)
         } else {
             None
         };
         let (mut args, _values) = input.args(tool, self.verb())?;
         args.extend(["--output", "json"].map(OsString::from));
-        let (_, release) = manifest_of(tool, &helm(tool, &args).await?)?;
-        let verification = verify(tool, &input.release, &input.namespace).await?;
+        let (_, release) = manifest_of(tool, &helm(&self.bin, context, &args).await?)?;
+        let verification = verify(&self.bin, context, &input.release, &input.namespace).await?;
         let undo = if self.upgrade {
             before.map(|revision| Undo {
                 tool: "helm_rollback".into(),
@@ -392,6 +474,7 @@ pub struct HelmRollbackInput {
 /// `helm_rollback`: rolls a release back to a revision.
 pub struct HelmRollback {
     spec: ToolSpec,
+    bin: HelmBinary,
 }
 
 impl HelmRollback {
@@ -405,15 +488,24 @@ impl HelmRollback {
                  revision before.",
                 Tier::CorePlus,
                 Risk::Write,
-                Permissions { iam: Vec::new(), rbac: storage_rules() },
+                Permissions { iam: Vec::new(), rbac: helm_rules() },
             ),
+            bin: HelmBinary::from_environment(),
         }
     }
 
-    async fn target(tool: &str, input: &HelmRollbackInput) -> Result<(u64, u64)> {
+    /// The verb, running `bin`.
+    #[must_use]
+    pub fn with_binary(mut self, bin: HelmBinary) -> Self {
+        self.bin = bin;
+        self
+    }
+
+    async fn target(&self, context: &ToolContext, input: &HelmRollbackInput) -> Result<(u64, u64)> {
+        let tool = context.tool();
         dns_label(tool, "release", &input.release, 53)?;
         dns_label(tool, "namespace", &input.namespace, 63)?;
-        let history = history(tool, &input.release, &input.namespace).await?;
+        let history = history(&self.bin, context, &input.release, &input.namespace).await?;
         let current = current_revision(&history).ok_or_else(|| ToolError::NotFound {
             what: format!("helm release `{}`", input.release),
         })?;
@@ -458,10 +550,10 @@ impl Tool for HelmRollback {
     async fn invoke(&self, context: &ToolContext, input: Value) -> Result<Value> {
         let tool = context.tool();
         let mut input: HelmRollbackInput = context.parse_input(input)?;
-        let (current, target) = Self::target(tool, &input).await?;
+        let (current, target) = self.target(context, &input).await?;
         input.revision = Some(target);
-        let live = live_manifest(tool, &input.release, &input.namespace, None).await?;
-        let planned = live_manifest(tool, &input.release, &input.namespace, Some(target)).await?;
+        let live = live_manifest(&self.bin, context, &input.release, &input.namespace, None).await?;
+        let planned = live_manifest(&self.bin, context, &input.release, &input.namespace, Some(target)).await?;
         Ok(PlanBody::new(
             format!("roll release `{}` back from revision {current} to {target}", input.release),
             text_diff(&live, &planned),
@@ -474,9 +566,8 @@ impl Tool for HelmRollback {
     }
 
     async fn apply(&self, context: &ToolContext, input: Value) -> Result<Applied> {
-        let tool = context.tool();
         let input: HelmRollbackInput = context.parse_input(input)?;
-        let (current, target) = Self::target(tool, &input).await?;
+        let (current, target) = self.target(context, &input).await?;
         let args: Vec<OsString> = vec![
             "rollback".into(),
             input.release.clone().into(),
@@ -485,8 +576,8 @@ impl Tool for HelmRollback {
             input.namespace.clone().into(),
             "--wait".into(),
         ];
-        helm(tool, &args).await?;
-        let verification = verify(tool, &input.release, &input.namespace).await?;
+        helm(&self.bin, context, &args).await?;
+        let verification = verify(&self.bin, context, &input.release, &input.namespace).await?;
         Ok(Applied {
             result: json!({ "release": input.release, "fromRevision": current, "toRevision": target }),
             verification,
@@ -511,6 +602,7 @@ pub struct HelmUninstallInput {
 /// `helm_uninstall`: removes a release and its objects.
 pub struct HelmUninstall {
     spec: ToolSpec,
+    bin: HelmBinary,
 }
 
 impl HelmUninstall {
@@ -524,9 +616,17 @@ impl HelmUninstall {
                  is not recorded in the release.",
                 Tier::CorePlus,
                 Risk::Destructive,
-                Permissions { iam: Vec::new(), rbac: storage_rules() },
+                Permissions { iam: Vec::new(), rbac: helm_rules() },
             ),
+            bin: HelmBinary::from_environment(),
         }
+    }
+
+    /// The verb, running `bin`.
+    #[must_use]
+    pub fn with_binary(mut self, bin: HelmBinary) -> Self {
+        self.bin = bin;
+        self
     }
 
     fn args(tool: &str, input: &HelmUninstallInput, dry_run: bool) -> Result<Vec<OsString>> {
@@ -560,8 +660,8 @@ impl Tool for HelmUninstall {
     async fn invoke(&self, context: &ToolContext, input: Value) -> Result<Value> {
         let tool = context.tool();
         let input: HelmUninstallInput = context.parse_input(input)?;
-        let answer = helm(tool, &Self::args(tool, &input, true)?).await?;
-        let live = live_manifest(tool, &input.release, &input.namespace, None).await?;
+        let answer = helm(&self.bin, context, &Self::args(tool, &input, true)?).await?;
+        let live = live_manifest(&self.bin, context, &input.release, &input.namespace, None).await?;
         Ok(PlanBody::new(
             format!("uninstall release `{}` from `{}`", input.release, input.namespace),
             text_diff(&live, ""),
@@ -575,8 +675,8 @@ impl Tool for HelmUninstall {
     async fn apply(&self, context: &ToolContext, input: Value) -> Result<Applied> {
         let tool = context.tool();
         let input: HelmUninstallInput = context.parse_input(input)?;
-        let answer = helm(tool, &Self::args(tool, &input, false)?).await?;
-        let verification = match history(tool, &input.release, &input.namespace).await {
+        let answer = helm(&self.bin, context, &Self::args(tool, &input, false)?).await?;
+        let verification = match history(&self.bin, context, &input.release, &input.namespace).await {
             Err(_) => Verification::passed(format!("release `{}` is gone", input.release)),
             Ok(history) if history.is_empty() => {
                 Verification::passed(format!("release `{}` is gone", input.release))

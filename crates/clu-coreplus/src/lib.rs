@@ -10,6 +10,7 @@
 //! RBAC rules; it needs no IAM permission.
 
 pub mod common;
+pub mod endpoint;
 pub mod helm;
 pub mod nodes;
 pub mod objects;

@@ -197,7 +197,9 @@ impl tower::Service<Request<Body>> for KubeGuard {
     }
 }
 
-pub(crate) fn map_kube_error(tool: &str, error: kube::Error) -> ToolError {
+/// Turns a kube error of `tool` into a [`ToolError`]: a guard refusal keeps its own code, the
+/// API server's 403 and 404 theirs.
+pub fn map_kube_error(tool: &str, error: kube::Error) -> ToolError {
     if let Some(refusal) = Refusal::find(&error) {
         return refusal.clone().into_tool_error();
     }

@@ -48,11 +48,11 @@ pub const SECTIONS: [(&str, &str); 17] = [
 /// per cluster or page), started before the others so the slowest do not begin last.
 const RUN_FIRST: [&str; 4] = ["load_balancers", "eks_clusters", "iam_roles", "rds_instances"];
 
-/// How many sections run at once unless the options say otherwise: nearly every section.
-/// Each section is one listing, and one burst of that many Describe and List calls stays far
-/// inside AWS's per-account request buckets, while a lower bound makes the last sections wait
-/// for the first (measured in `benches/inventory.rs`).
-pub const DEFAULT_CONCURRENCY: usize = 16;
+/// How many sections run at once unless the options say otherwise: every section. Each
+/// section is one listing on its own API, and one burst of that many Describe and List calls
+/// stays far inside AWS's per-account request buckets, while any lower bound makes the last
+/// sections wait for the first (measured in `benches/inventory.rs`).
+pub const DEFAULT_CONCURRENCY: usize = SECTIONS.len();
 
 /// How long one section may take unless the options say otherwise.
 pub const DEFAULT_SECTION_TIMEOUT: Duration = Duration::from_secs(60);

@@ -11,12 +11,15 @@
 //!
 //! Address ranges are judged conservatively: when an end is a range (a subnet source, or an
 //! RDS instance whose address is only known to lie in its subnet), an allow rule must cover
-//! the whole range and a deny rule blocks as soon as it touches part of it. IPv6 rules and
-//! prefix lists are not evaluated; a verdict says so in its notes when they could matter.
+//! the whole range and a deny rule blocks as soon as it touches part of it. Addresses and rules
+//! are IPv4 or IPv6, and a rule only ever matches traffic of its own family. Managed prefix
+//! lists, in security group rules and routes, are evaluated through their entries, which the
+//! tool reads with `GetManagedPrefixListEntries`; a list whose entries could not be read is
+//! named in the notes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -33,38 +36,47 @@ use crate::network::{self, NetworkAcl, NetworkAclRule, Peer, Query, RouteTable, 
 // ---------------------------------------------------------------------------------------------
 // Addresses.
 
-/// An IPv4 CIDR block; a bare address parses as a `/32`.
+/// An IPv4 or IPv6 CIDR block; a bare address parses as a `/32` or `/128`. Blocks of different
+/// families never contain or overlap each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cidr {
-    network: u32,
+    network: u128,
     prefix: u8,
+    ipv6: bool,
 }
 
-/// Text that is not an IPv4 address or CIDR block.
+/// Text that is not an IP address or CIDR block.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{text}` is not an IPv4 address or CIDR block")]
+#[error("`{text}` is not an IPv4 or IPv6 address or CIDR block")]
 pub struct CidrError {
     text: String,
 }
 
 impl Cidr {
-    /// Parses `10.0.0.0/16` or `10.0.0.7`; host bits of a block are cleared.
+    /// Parses `10.0.0.0/16`, `10.0.0.7`, `2600:1f18::/56` or `2600:1f18::7`; host bits of a
+    /// block are cleared.
     pub fn parse(text: &str) -> Result<Self, CidrError> {
         let error = || CidrError { text: text.to_owned() };
         let (address, prefix) = match text.trim().split_once('/') {
-            Some((address, prefix)) => (address, prefix.parse::<u8>().map_err(|_| error())?),
-            None => (text.trim(), 32),
+            Some((address, prefix)) => (address, Some(prefix.parse::<u8>().map_err(|_| error())?)),
+            None => (text.trim(), None),
         };
-        if prefix > 32 {
+        let address = IpAddr::from_str(address).map_err(|_| error())?;
+        let bits = if address.is_ipv6() { 128 } else { 32 };
+        let prefix = prefix.unwrap_or(bits);
+        if prefix > bits {
             return Err(error());
         }
-        let address = Ipv4Addr::from_str(address).map_err(|_| error())?;
-        Ok(Self { network: u32::from(address) & mask(prefix), prefix })
+        let host = Self::host(address);
+        Ok(Self { network: host.network & mask(prefix, host.ipv6), prefix, ..host })
     }
 
     /// The block of one address.
-    pub fn host(address: Ipv4Addr) -> Self {
-        Self { network: u32::from(address), prefix: 32 }
+    pub fn host(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(v4) => Self { network: u128::from(u32::from(v4)), prefix: 32, ipv6: false },
+            IpAddr::V6(v6) => Self { network: u128::from(v6), prefix: 128, ipv6: true },
+        }
     }
 
     /// The prefix length.
@@ -72,14 +84,26 @@ impl Cidr {
         self.prefix
     }
 
-    /// How many addresses the block holds.
+    /// Whether the block is IPv6.
+    pub fn is_ipv6(&self) -> bool {
+        self.ipv6
+    }
+
+    /// How many addresses the block holds, saturating at `u64::MAX` for large IPv6 blocks.
     pub fn size(&self) -> u64 {
-        1u64 << (32 - u32::from(self.prefix))
+        let host_bits = u32::from(self.bits() - self.prefix);
+        if host_bits >= 64 { u64::MAX } else { 1u64 << host_bits }
+    }
+
+    fn bits(&self) -> u8 {
+        if self.ipv6 { 128 } else { 32 }
     }
 
     /// Whether every address of `other` is in this block.
     pub fn contains(&self, other: &Cidr) -> bool {
-        self.prefix <= other.prefix && other.network & mask(self.prefix) == self.network
+        self.ipv6 == other.ipv6
+            && self.prefix <= other.prefix
+            && other.network & mask(self.prefix, self.ipv6) == self.network
     }
 
     /// Whether the two blocks share an address.
@@ -88,13 +112,21 @@ impl Cidr {
     }
 }
 
-fn mask(prefix: u8) -> u32 {
-    if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) }
+/// The network mask of `prefix` bits, in the low 32 bits for IPv4.
+fn mask(prefix: u8, ipv6: bool) -> u128 {
+    let bits: u32 = if ipv6 { 128 } else { 32 };
+    let full: u128 = if ipv6 { u128::MAX } else { u128::from(u32::MAX) };
+    if prefix == 0 { 0 } else { (full << (bits - u32::from(prefix))) & full }
 }
 
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", Ipv4Addr::from(self.network), self.prefix)
+        if self.ipv6 {
+            write!(f, "{}/{}", Ipv6Addr::from(self.network), self.prefix)
+        } else {
+            let v4 = u32::try_from(self.network).unwrap_or_default();
+            write!(f, "{}/{}", Ipv4Addr::from(v4), self.prefix)
+        }
     }
 }
 
@@ -178,6 +210,10 @@ pub struct Side {
     pub subnet: Option<SubnetSide>,
     /// The security groups; none when the end has none of its own (a subnet, a bare address).
     pub security_groups: Option<Vec<SecurityGroup>>,
+    /// The entries of the managed prefix lists this end's security groups and route table
+    /// refer to, by prefix list id; a list missing here is noted as not evaluated.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prefix_lists: BTreeMap<String, Vec<Cidr>>,
 }
 
 impl Side {
@@ -369,11 +405,13 @@ impl Evaluation<'_> {
                     continue;
                 }
                 let matched = match &rule.peer {
-                    Peer::Cidr(text) => match (Cidr::parse(text), peer.addresses) {
-                        (Ok(block), Some(addresses)) => block.contains(&addresses),
-                        (Ok(block), None) => block.prefix() == 0,
-                        (Err(_), _) => false,
-                    },
+                    Peer::Cidr(text) | Peer::Ipv6Cidr(text) => {
+                        match (Cidr::parse(text), peer.addresses) {
+                            (Ok(block), Some(addresses)) => block.contains(&addresses),
+                            (Ok(block), None) => block.prefix() == 0,
+                            (Err(_), _) => false,
+                        }
+                    }
                     Peer::SecurityGroup(id) => {
                         if peer.security_groups.is_none() {
                             self.note(format!(
@@ -384,14 +422,20 @@ impl Evaluation<'_> {
                         }
                         peer_groups.contains(id.as_str())
                     }
-                    Peer::PrefixList(id) => {
-                        self.note(format!(
-                            "{} has a rule for prefix list {id}, which was not evaluated",
-                            group.id
-                        ));
-                        false
-                    }
-                    Peer::Ipv6Cidr(_) => false,
+                    Peer::PrefixList(id) => match (owner.prefix_lists.get(id), peer.addresses) {
+                        (Some(entries), Some(addresses)) => {
+                            entries.iter().any(|entry| entry.contains(&addresses))
+                        }
+                        (Some(entries), None) => entries.iter().any(|e| e.prefix() == 0),
+                        (None, _) => {
+                            self.note(format!(
+                                "{} has a rule for prefix list {id}, whose entries could not \
+                                 be read; it was not evaluated",
+                                group.id
+                            ));
+                            false
+                        }
+                    },
                 };
                 if matched {
                     self.allow(Hop {
@@ -449,8 +493,9 @@ impl Evaluation<'_> {
             if !protocol_matches(&rule.protocol, protocol) {
                 continue;
             }
+            // A rule of the other address family never matches: `contains` and `overlaps` say
+            // so below.
             let Ok(block) = Cidr::parse(&rule.cidr) else {
-                // IPv6 rules never match IPv4 traffic.
                 continue;
             };
             let deny = rule.action != "allow";
@@ -508,7 +553,13 @@ impl Evaluation<'_> {
 
     /// The longest-prefix route to `destination`, which must not be a blackhole, and must not
     /// send private addresses of another VPC to an internet or NAT gateway.
-    fn route(&mut self, check: Check, from: &SubnetSide, destination: &Side) {
+    fn route(
+        &mut self,
+        check: Check,
+        from: &SubnetSide,
+        prefix_lists: &BTreeMap<String, Vec<Cidr>>,
+        destination: &Side,
+    ) {
         let Some(table) = &from.route_table else {
             self.note(format!("subnet {} has no route table that could be read", from.id));
             return;
@@ -522,17 +573,29 @@ impl Evaluation<'_> {
         };
         let mut best: Option<(&network::Route, Cidr)> = None;
         for route in &table.routes {
-            let Ok(block) = Cidr::parse(&route.destination) else {
-                if route.destination.starts_with("pl-") {
-                    self.note(format!(
-                        "route table {} has a route to prefix list {}, which was not evaluated",
-                        table.id, route.destination
-                    ));
-                }
-                continue;
+            // A prefix list route matches through its entries, each at its own length.
+            let blocks = match Cidr::parse(&route.destination) {
+                Ok(block) => vec![block],
+                Err(_) => match prefix_lists.get(&route.destination) {
+                    Some(entries) => entries.clone(),
+                    None => {
+                        if route.destination.starts_with("pl-") {
+                            self.note(format!(
+                                "route table {} has a route to prefix list {}, whose entries \
+                                 could not be read; it was not evaluated",
+                                table.id, route.destination
+                            ));
+                        }
+                        continue;
+                    }
+                },
             };
-            if block.contains(&addresses) && best.is_none_or(|(_, b)| block.prefix() > b.prefix()) {
-                best = Some((route, block));
+            for block in blocks {
+                if block.contains(&addresses)
+                    && best.is_none_or(|(_, b)| block.prefix() > b.prefix())
+                {
+                    best = Some((route, block));
+                }
             }
         }
         let Some((route, block)) = best else {
@@ -613,7 +676,7 @@ pub fn evaluate(source: &Side, target: &Side, flow: &Flow) -> Verdict {
         );
     } else {
         if let Some(subnet) = source_subnet {
-            evaluation.route(Check::SourceRoute, subnet, target);
+            evaluation.route(Check::SourceRoute, subnet, &source.prefix_lists, target);
         }
         if let Some(acl) = source_subnet.and_then(|s| s.network_acl.as_ref()) {
             let label = target.describe_addresses();
@@ -657,7 +720,7 @@ pub fn evaluate(source: &Side, target: &Side, flow: &Flow) -> Verdict {
             );
         }
         if let Some(subnet) = target_subnet {
-            evaluation.route(Check::TargetRoute, subnet, source);
+            evaluation.route(Check::TargetRoute, subnet, &target.prefix_lists, source);
         }
         if let Some(acl) = source_subnet.and_then(|s| s.network_acl.as_ref()) {
             let label = target.describe_addresses();
@@ -701,7 +764,7 @@ pub struct ReachabilityInput {
     #[schemars(length(min = 1, max = 256))]
     pub source: String,
     /// Where it goes: an RDS instance identifier or endpoint address, an instance id, or an
-    /// IPv4 address.
+    /// IPv4 or IPv6 address.
     #[schemars(length(min = 1, max = 256))]
     pub target: String,
     /// The target port; defaults to an RDS target's own port.
@@ -777,6 +840,12 @@ impl CheckReachability {
                     &["rds:DescribeDBInstances"],
                     &["arn:{partition}:rds:{region}:{account}:db:*"],
                 ),
+                // AWS-managed lists (S3, DynamoDB, CloudFront) are owned by the account `aws`,
+                // so the account is left open.
+                grant(
+                    &["ec2:GetManagedPrefixListEntries"],
+                    &["arn:{partition}:ec2:{region}:*:prefix-list/*"],
+                ),
             ],
             rbac: vec![],
         };
@@ -784,7 +853,7 @@ impl CheckReachability {
             spec: ToolSpec::new::<ReachabilityInput>(
                 "network_check_reachability",
                 "Check whether traffic from a source (subnet, security group or instance id) can \
-                 reach a target (RDS instance identifier or endpoint, instance id or IPv4 \
+                 reach a target (RDS instance identifier or endpoint, instance id or IPv4 or IPv6 \
                  address) on a port: evaluates both ends' security groups, both subnets' \
                  network ACLs in both directions (including replies to ephemeral ports) and \
                  their route tables. Names the blocking security group, ACL rule number or \
@@ -888,11 +957,16 @@ async fn resolve_target(
         let query = Query::new(1).ids(vec![target.to_owned()]);
         return Ok(one_instance(network::instances(context, &query).await?, target));
     }
-    if let Ok(address) = target.parse::<Ipv4Addr>() {
+    if let Ok(address) = target.parse::<IpAddr>() {
         // Private addresses repeat across VPCs, so the holder is looked for where the source
         // is; a source of unknown VPC takes the first holder found.
+        let by = if address.is_ipv6() {
+            "ipv6-addresses.ipv6-address"
+        } else {
+            "addresses.private-ip-address"
+        };
         let holders = Query::new(1)
-            .filter("addresses.private-ip-address", Some(address.to_string()))
+            .filter(by, Some(address.to_string()))
             .filter("vpc-id", source_vpc.map(str::to_owned));
         let interfaces = network::network_interfaces(context, &holders).await?;
         if let Some(interface) = interfaces.network_interfaces.into_iter().next() {
@@ -1014,6 +1088,52 @@ async fn resolve_database(context: &ToolContext, target: &str) -> Result<Resolve
     }))
 }
 
+/// The prefix lists an end's security groups and its subnet's route table refer to.
+fn referenced_prefix_lists(end: &Side) -> BTreeSet<String> {
+    let in_groups = end.security_groups.iter().flatten().flat_map(|g| g.ingress.iter().chain(&g.egress));
+    let mut ids: BTreeSet<String> = in_groups
+        .filter_map(|rule| match &rule.peer {
+            Peer::PrefixList(id) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    let routes = end.subnet.iter().filter_map(|s| s.route_table.as_ref()).flat_map(|t| &t.routes);
+    ids.extend(routes.filter(|r| r.destination.starts_with("pl-")).map(|r| r.destination.clone()));
+    ids
+}
+
+/// The most entries read of one prefix list; AWS allows a list at most 1,000.
+const PREFIX_LIST_ENTRIES: usize = 1000;
+
+/// The entries of prefix list `id`, or none when it does not exist (its rule or route is then
+/// noted as not evaluated).
+async fn prefix_list_entries(context: &ToolContext, id: &str) -> Result<Option<Vec<Cidr>>> {
+    let client = clu_core::aws_client!(context, aws_sdk_ec2)?;
+    let mut pages = client.get_managed_prefix_list_entries().prefix_list_id(id).into_paginator().send();
+    let mut entries = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(error) => {
+                let code = aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&error);
+                if matches!(code, Some("InvalidPrefixListID.NotFound" | "InvalidPrefixListId.NotFound")) {
+                    return Ok(None);
+                }
+                return Err(context.aws_error(error));
+            }
+        };
+        for entry in page.entries.unwrap_or_default() {
+            if let Some(block) = entry.cidr.as_deref().and_then(|c| Cidr::parse(c).ok()) {
+                entries.push(block);
+            }
+        }
+        if entries.len() >= PREFIX_LIST_ENTRIES {
+            break;
+        }
+    }
+    Ok(Some(entries))
+}
+
 /// Reads a subnet with its network ACL and route table (its own, or the VPC's main one).
 async fn subnet_side(context: &ToolContext, id: &str) -> Result<Option<SubnetSide>> {
     let query = Query::new(1).ids(vec![id.to_owned()]);
@@ -1045,7 +1165,13 @@ fn side(endpoint: &Endpoint, subnet: Option<SubnetSide>, groups: &[SecurityGroup
         .group_ids
         .as_ref()
         .map(|ids| groups.iter().filter(|g| ids.contains(&g.id)).cloned().collect::<Vec<_>>());
-    Side { label: endpoint.label.clone(), addresses, subnet, security_groups }
+    Side {
+        label: endpoint.label.clone(),
+        addresses,
+        subnet,
+        security_groups,
+        prefix_lists: BTreeMap::new(),
+    }
 }
 
 #[async_trait]
@@ -1107,8 +1233,15 @@ impl Tool for CheckReachability {
             Some(id) => subnet_side(context, id).await?,
             None => None,
         };
-        let source_side = side(&source, source_subnet, &groups);
-        let target_side = side(&target, target_subnet, &groups);
+        let mut source_side = side(&source, source_subnet, &groups);
+        let mut target_side = side(&target, target_subnet, &groups);
+        for end in [&mut source_side, &mut target_side] {
+            for id in referenced_prefix_lists(end) {
+                if let Some(entries) = prefix_list_entries(context, &id).await? {
+                    end.prefix_lists.insert(id, entries);
+                }
+            }
+        }
         let ephemeral_ports = input.ephemeral_ports.unwrap_or(LINUX_EPHEMERAL_PORTS);
         if ephemeral_ports.0 > ephemeral_ports.1 {
             return Err(ToolError::invalid_input(

@@ -153,6 +153,43 @@ async fn sources_by_subnet_and_group_and_targets_by_address() {
         blockers(&to_address),
         [("target_security_group_ingress".to_owned(), world.app_group.clone(), None)]
     );
+
+    // A rule admitting a managed prefix list that holds the locked subnet lets it in: the
+    // tool reads the list's entries.
+    let ec2 = aws_sdk_ec2::Client::new(&world.config);
+    let list = ec2
+        .create_managed_prefix_list()
+        .prefix_list_name(format!("{}-locked", world.label))
+        .address_family("IPv4")
+        .max_entries(5)
+        .entries(
+            aws_sdk_ec2::types::AddPrefixListEntry::builder().cidr("10.0.4.0/24").build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let list = list.prefix_list.unwrap().prefix_list_id.unwrap();
+    let permission = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(8080)
+        .to_port(8080)
+        .prefix_list_ids(aws_sdk_ec2::types::PrefixListId::builder().prefix_list_id(&list).build())
+        .build();
+    ec2.authorize_security_group_ingress()
+        .group_id(&world.app_group)
+        .ip_permissions(permission)
+        .send()
+        .await
+        .unwrap();
+    let through_list = ok(
+        &world.config,
+        &recorder,
+        "network_check_reachability",
+        json!({"source": world.locked_instance, "target": world.app_instance_ip, "port": 8080}),
+    )
+    .await;
+    assert_eq!(through_list["verdict"]["reachable"], true, "{through_list:#}");
+    assert_eq!(through_list["target_side"]["prefix_lists"][&list], json!(["10.0.4.0/24"]));
     assert_declared_equals_used(&recorder, "network_check_reachability");
 }
 

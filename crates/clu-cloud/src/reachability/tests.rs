@@ -136,6 +136,7 @@ fn healthy() -> Scenario {
             vec![],
             vec![rule("all", None, cidr("0.0.0.0/0"))],
         )]),
+        prefix_lists: BTreeMap::new(),
     };
     let target = Side {
         label: "RDS instance orders".to_owned(),
@@ -153,6 +154,7 @@ fn healthy() -> Scenario {
             vec![rule("tcp", Some((5432, 5432)), group_peer("sg-app"))],
             vec![],
         )]),
+        prefix_lists: BTreeMap::new(),
     };
     let flow = Flow { protocol: Protocol::Tcp, port: 5432, ephemeral_ports: LINUX_EPHEMERAL_PORTS };
     Scenario { source, target, flow }
@@ -524,8 +526,102 @@ fn cidr_blocks_parse_contain_and_overlap() {
     assert_eq!(host.to_string(), "10.0.1.7/32");
     assert_eq!(subnet.size(), 256);
     assert_eq!(any.size(), 1 << 32);
-    for bad in ["10.0.0.0/33", "10.0.0/8", "fe80::/64", "", "10.0.0.0/x"] {
+    for bad in ["10.0.0.0/33", "10.0.0/8", "fe80::/129", "", "10.0.0.0/x"] {
         let error = Cidr::parse(bad).unwrap_err();
-        assert_eq!(error.to_string(), format!("`{bad}` is not an IPv4 address or CIDR block"));
+        assert_eq!(
+            error.to_string(),
+            format!("`{bad}` is not an IPv4 or IPv6 address or CIDR block")
+        );
     }
+}
+
+#[test]
+fn ipv6_blocks_parse_contain_and_never_mix_with_ipv4() {
+    let vpc = Cidr::parse("2600:1f18:abcd:1200::/56").unwrap();
+    let subnet = Cidr::parse("2600:1f18:abcd:1201::/64").unwrap();
+    let host = Cidr::parse("2600:1f18:abcd:1201::7").unwrap();
+    assert!(vpc.contains(&subnet) && subnet.contains(&host) && host.is_ipv6());
+    assert_eq!(Cidr::parse("2600:1f18:abcd:1201::7/56").unwrap(), vpc);
+    assert_eq!(host.to_string(), "2600:1f18:abcd:1201::7/128");
+    assert_eq!(subnet.size(), u64::MAX, "2^64 addresses saturate");
+    let every_v6 = Cidr::parse("::/0").unwrap();
+    let every_v4 = Cidr::parse("0.0.0.0/0").unwrap();
+    let v4 = Cidr::parse("10.0.1.7").unwrap();
+    assert!(every_v6.contains(&host) && !every_v6.contains(&v4));
+    assert!(!every_v4.contains(&host) && !every_v4.overlaps(&host));
+}
+
+/// The healthy scenario moved to IPv6: both ends and both subnets have IPv6 addresses, and
+/// every IPv4 rule is joined by its IPv6 twin.
+fn healthy_ipv6() -> Scenario {
+    let mut s = healthy();
+    s.source.addresses = Some(Cidr::parse("2600:1f18:abcd:1201::10").unwrap());
+    s.target.addresses = Some(Cidr::parse("2600:1f18:abcd:1202::20").unwrap());
+    for side in [&mut s.source, &mut s.target] {
+        let subnet = side.subnet.as_mut().unwrap();
+        let table = subnet.route_table.as_mut().unwrap();
+        table.routes.push(route("2600:1f18:abcd:1200::/56", "local", "active"));
+        let acl = subnet.network_acl.as_mut().unwrap();
+        for rules in [&mut acl.ingress, &mut acl.egress] {
+            rules.insert(0, entry(101, "allow", "all", None, "::/0"));
+        }
+    }
+    source_groups(&mut s).egress.push(rule("all", None, Peer::Ipv6Cidr("::/0".into())));
+    s
+}
+
+#[test]
+fn ipv6_flows_are_decided_by_ipv6_rules_only() {
+    let s = healthy_ipv6();
+    let verdict = evaluate(&s.source, &s.target, &s.flow);
+    assert!(verdict.reachable, "{:#?}", verdict.blocked_by);
+    assert_eq!(verdict.path[1].rule.as_deref(), Some("2600:1f18:abcd:1200::/56 -> local"));
+
+    // Only IPv4 routes: no route to an IPv6 address.
+    let mut s = healthy_ipv6();
+    source_routes(&mut s).retain(|r| !r.destination.contains(':'));
+    let verdict = evaluate(&s.source, &s.target, &s.flow);
+    assert_eq!(verdict.blocked_by[0].check, Check::SourceRoute, "{:#?}", verdict.blocked_by);
+
+    // An IPv4 deny of everything does not touch IPv6 traffic; an IPv6 one does.
+    let mut s = healthy_ipv6();
+    target_acl(&mut s).ingress.insert(0, entry(50, "deny", "all", None, "0.0.0.0/0"));
+    assert!(evaluate(&s.source, &s.target, &s.flow).reachable);
+    target_acl(&mut s).ingress.insert(0, entry(40, "deny", "tcp", Some((5432, 5432)), "2600:1f18:abcd:1201::/64"));
+    let verdict = evaluate(&s.source, &s.target, &s.flow);
+    assert_eq!(verdict.blocked_by[0].rule_number, Some(40), "{:#?}", verdict.blocked_by);
+
+    // A security group allowing the IPv6 block of the source lets it in.
+    let mut s = healthy_ipv6();
+    target_groups(&mut s).ingress =
+        vec![rule("tcp", Some((5432, 5432)), Peer::Ipv6Cidr("2600:1f18:abcd:1201::/64".into()))];
+    assert!(evaluate(&s.source, &s.target, &s.flow).reachable);
+    target_groups(&mut s).ingress = vec![rule("tcp", Some((5432, 5432)), cidr("0.0.0.0/0"))];
+    let verdict = evaluate(&s.source, &s.target, &s.flow);
+    assert_eq!(verdict.blocked_by[0].check, Check::TargetSecurityGroupIngress);
+}
+
+#[test]
+fn prefix_lists_are_evaluated_through_their_entries() {
+    let mut s = healthy();
+    target_groups(&mut s).ingress =
+        vec![rule("tcp", Some((5432, 5432)), Peer::PrefixList("pl-app".into()))];
+    s.target.prefix_lists.insert("pl-app".into(), vec![Cidr::parse("10.0.1.0/24").unwrap()]);
+    let verdict = evaluate(&s.source, &s.target, &s.flow);
+    assert!(verdict.reachable, "{:#?}", verdict.blocked_by);
+    assert!(!verdict.notes.iter().any(|n| n.contains("pl-app")), "{:?}", verdict.notes);
+
+    s.target.prefix_lists.insert("pl-app".into(), vec![Cidr::parse("10.9.0.0/16").unwrap()]);
+    let verdict = evaluate(&s.source, &s.target, &s.flow);
+    assert_eq!(verdict.blocked_by[0].check, Check::TargetSecurityGroupIngress);
+
+    // A route to a prefix list takes part in the longest-prefix choice through its entries:
+    // its /24 entry beats the /16 local route.
+    let mut s = healthy();
+    source_routes(&mut s).push(route("pl-db", "pcx-9", "blackhole"));
+    s.source.prefix_lists.insert("pl-db".into(), vec![Cidr::parse("10.0.2.0/24").unwrap()]);
+    let verdict = evaluate(&s.source, &s.target, &s.flow);
+    let hop = &verdict.blocked_by[0];
+    assert_eq!(hop.check, Check::SourceRoute, "{:#?}", verdict.blocked_by);
+    assert!(hop.reason.contains("blackhole") && hop.reason.contains("10.0.2.0/24"), "{}", hop.reason);
 }

@@ -6,6 +6,12 @@
 //! prices differ (another region, a discount, a newer list) loads a table from JSON with
 //! [`PriceTable::from_json`], and every estimate then names that table's date.
 //!
+//! The us-east-1 figures the detectors lean on most were cross-checked on 2026-12-03 against
+//! public pricing guides (NAT gateway $0.045 an hour, $0.059 in ap-southeast-1; Application
+//! Load Balancer $0.0225 an hour; gp3 $0.08 per GB-month and $0.04 per MiB/s-month above the
+//! baseline), not against the AWS Price List API, which the build machines cannot reach; the
+//! other regions' figures are as taken on [`EMBEDDED_AS_OF`].
+//!
 //! Only what the detectors price is here: EBS storage per GB-month by volume type, gp3's
 //! included baseline and its extra IOPS and throughput, io1/io2 provisioned IOPS, load balancer
 //! hours and NAT gateway hours. Usage-based charges (LCUs, processed bytes) are left out, so

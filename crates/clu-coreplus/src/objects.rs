@@ -101,6 +101,24 @@ impl K8sApply {
     }
 }
 
+/// A server-side apply's error. A field-ownership conflict says which fields another manager
+/// owns and how to proceed; anything else maps as every Kubernetes error does.
+fn apply_error(context: &ToolContext, error: kube::Error) -> ToolError {
+    match &error {
+        kube::Error::Api(status) if status.code == 409 && status.reason == "Conflict" => {
+            ToolError::invalid_input(
+                context.tool(),
+                format!(
+                    "{}: those fields belong to another field manager; leave them out of the \
+                     manifest, or set `force: true` to take them over",
+                    status.message
+                ),
+            )
+        }
+        _ => context.kube_error(error),
+    }
+}
+
 impl Default for K8sApply {
     fn default() -> Self {
         Self::new()
@@ -122,7 +140,7 @@ impl Tool for K8sApply {
         let planned = api
             .patch(&target.name, &Self::params(input.force, true), &Patch::Apply(&manifest))
             .await
-            .map_err(|e| context.kube_error(e))?;
+            .map_err(|e| apply_error(context, e))?;
         let planned = to_json(context.tool(), &planned)?;
         let verb = if live.is_some() { "update" } else { "create" };
         let force = if input.force { " (forcing field ownership)" } else { "" };
@@ -145,7 +163,7 @@ impl Tool for K8sApply {
         let applied = api
             .patch(&target.name, &Self::params(input.force, false), &Patch::Apply(&manifest))
             .await
-            .map_err(|e| context.kube_error(e))?;
+            .map_err(|e| apply_error(context, e))?;
         let applied = to_json(context.tool(), &applied)?;
         let verification = match target.workload() {
             Some(kind) => {

@@ -683,3 +683,46 @@ async fn the_guarded_endpoint_admits_only_its_child_and_refuses_what_the_tool_di
         .unwrap()
         .starts_with("http://127.0.0.1:"));
 }
+
+#[tokio::test]
+async fn apply_over_another_managers_field_is_refused_naming_it_and_force_takes_it() {
+    let h = Harness::new().await;
+    // Someone scales by hand: `kubectl edit` owns `spec.replicas` from then on.
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(h.server.client(), NAMESPACE);
+    let by_hand = kube::api::PatchParams { field_manager: Some("kubectl-edit".into()), ..Default::default() };
+    api.patch("web", &by_hand, &kube::api::Patch::Merge(json!({ "spec": { "replicas": 4 } })))
+        .await
+        .unwrap();
+    let manifest = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": { "name": "web", "namespace": NAMESPACE },
+        "spec": { "replicas": 2 },
+    });
+
+    let error = h.plan_error("k8s_apply", json!({ "manifest": manifest.clone() })).await;
+    assert_eq!(error.code(), "invalid-input", "{error}");
+    let message = error.to_string();
+    assert!(message.contains("conflict with \"kubectl-edit\""), "{message}");
+    assert!(message.contains(".spec.replicas") && message.contains("force: true"), "{message}");
+    assert_eq!(h.deployment("web")["spec"]["replicas"], json!(4), "nothing changed");
+
+    // Applying the value it already has shares the field: no conflict.
+    let same = json!({ "manifest": { "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "web", "namespace": NAMESPACE }, "spec": { "replicas": 4 } } });
+    h.plan("k8s_apply", same).await;
+
+    let plan = h.plan("k8s_apply", json!({ "manifest": manifest, "force": true })).await;
+    assert!(plan.diff.contains("+  replicas: 2"), "{}", plan.diff);
+    h.approve(&plan).await;
+    let deployment = h.deployment("web");
+    assert_eq!(deployment["spec"]["replicas"], json!(2));
+    let owners: Vec<(&str, &str)> = deployment["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["manager"].as_str().unwrap(), e["operation"].as_str().unwrap()))
+        .collect();
+    assert!(owners.contains(&("clu-ops-agent", "Apply")), "{owners:?}");
+    assert!(!owners.contains(&("kubectl-edit", "Update")), "the forced field was kubectl-edit's only one: {owners:?}");
+}

@@ -21,6 +21,7 @@
 //! [`fixture`] builds realistic objects for a namespace `shop` with typical failures.
 
 mod controllers;
+mod ownership;
 mod writes;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! Writes of the fake API server, with the real server's answers: create (`409 AlreadyExists`),
 //! replace (`409 Conflict` on a stale `metadata.resourceVersion`), patch (JSON merge, strategic
-//! merge with merge semantics and name-keyed lists, server-side apply as a field merge), delete
+//! merge with merge semantics and name-keyed lists, server-side apply with field ownership and conflicts, see `ownership`), delete
 //! with a propagation policy, and `dryRun=All` on each, which answers as if applied and stores
 //! nothing. Every stored write takes a fresh `resourceVersion`; a create sets `uid` and
 //! `creationTimestamp`; a change of `spec` bumps `metadata.generation`.
@@ -17,6 +17,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
+use super::ownership;
 use super::{
     ObjectKey, Params, ResourcePath, ResourceType, State, bad_request, fixture, json_response,
     not_found, seconds_ago, status_response, timestamp,
@@ -390,17 +391,27 @@ fn patch(state: &mut State, request: &Write<'_>, name: &str, dry_run: bool) -> R
             return response;
         }
         let manager = request.params.get("fieldManager").unwrap_or_default().to_owned();
+        let force = request.params.get("force") == Some("true");
+        let time = timestamp(seconds_ago(0));
         let Some(previous) = previous else {
             // Server-side apply creates what does not exist.
-            let mut object = patch;
-            set_manager(&mut object, &manager, "Apply");
+            let mut object = patch.clone();
+            if let Err(conflicts) =
+                ownership::apply(&Value::Null, &mut object, &patch, &manager, force, &time)
+            {
+                return ownership_conflict(&conflicts, &object);
+            }
             stamp(state, &mut object, None, dry_run);
             commit(state, &key, &object, dry_run);
             return json_response(StatusCode::CREATED, &stored_or(state, &key, object, dry_run));
         };
         let mut object = previous.clone();
         apply_merge(&mut object, &patch);
-        set_manager(&mut object, &manager, "Apply");
+        if let Err(conflicts) =
+            ownership::apply(&previous, &mut object, &patch, &manager, force, &time)
+        {
+            return ownership_conflict(&conflicts, &object);
+        }
         return update(state, request, &key, object, &previous, dry_run);
     }
     let Some(previous) = previous else {
@@ -412,7 +423,7 @@ fn patch(state: &mut State, request: &Write<'_>, name: &str, dry_run: bool) -> R
         _ => strategic_merge(&mut object, &patch),
     }
     if let Some(manager) = request.params.get("fieldManager") {
-        set_manager(&mut object, manager, "Update");
+        ownership::update(&previous, &mut object, manager, &timestamp(seconds_ago(0)));
     }
     // A patch that does not name a resourceVersion never conflicts.
     if patch["metadata"]["resourceVersion"].as_str().is_none() {
@@ -426,23 +437,25 @@ fn patch(state: &mut State, request: &Write<'_>, name: &str, dry_run: bool) -> R
     update(state, request, &key, object, &previous, dry_run)
 }
 
-fn set_manager(object: &mut Value, manager: &str, operation: &str) {
-    let entry = json!({
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": object["apiVersion"],
-        "time": timestamp(seconds_ago(0)),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": {},
-    });
-    let fields = &mut object["metadata"]["managedFields"];
-    if !fields.is_array() {
-        *fields = json!([]);
-    }
-    if let Some(entries) = fields.as_array_mut() {
-        entries.retain(|e| !(e["manager"] == json!(manager) && e["operation"] == json!(operation)));
-        entries.push(entry);
-    }
+/// The 409 of a server-side apply that would change fields other managers own.
+fn ownership_conflict(conflicts: &[ownership::Conflict], object: &Value) -> Response {
+    let api_version = object["apiVersion"].as_str().unwrap_or("v1");
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|c| {
+            json!({
+                "reason": "FieldManagerConflict",
+                "message": format!("conflict with \"{}\" using {api_version}", c.manager),
+                "field": c.field,
+            })
+        })
+        .collect();
+    status_response(
+        StatusCode::CONFLICT,
+        "Conflict",
+        &ownership::message(conflicts, api_version),
+        Some(json!({ "causes": causes })),
+    )
 }
 
 /// RFC 7386: objects merge key by key, `null` removes a key, anything else replaces.
@@ -536,8 +549,8 @@ fn strip_directives(value: &mut Value) {
     }
 }
 
-/// Server-side apply as a field merge: the applied configuration's fields win, lists are
-/// replaced, and nothing is removed (the fake server does not track field ownership).
+/// Server-side apply's merge: the applied configuration's fields win and lists are replaced;
+/// what the manager stopped applying is removed by [`ownership::apply`].
 fn apply_merge(target: &mut Value, applied: &Value) {
     match (target.as_object_mut(), applied.as_object()) {
         (Some(target), Some(applied)) => {

@@ -1,8 +1,8 @@
 //! Writes of the fake API server, with the real server's answers: create (`409 AlreadyExists`),
 //! replace (`409 Conflict` on a stale `metadata.resourceVersion`), patch (JSON merge, strategic
-//! merge with merge semantics and name-keyed lists, server-side apply with field ownership and conflicts, see `ownership`), delete
-//! with a propagation policy, and `dryRun=All` on each, which answers as if applied and stores
-//! nothing. Every stored write takes a fresh `resourceVersion`; a create sets `uid` and
+//! merge with merge semantics and name-keyed lists, server-side apply with field ownership and
+//! its conflicts, see `ownership`), delete with a propagation policy, and `dryRun=All` on each,
+//! which answers as if applied and stores nothing. Every stored write takes a fresh `resourceVersion`; a create sets `uid` and
 //! `creationTimestamp`; a change of `spec` bumps `metadata.generation`.
 //!
 //! The `scale` and `status` subresources write through to their object, and after each stored

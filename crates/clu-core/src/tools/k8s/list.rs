@@ -1,6 +1,7 @@
 //! `k8s_list`: the objects of one readable kind, as a compact table or in full.
 
 use async_trait::async_trait;
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -110,58 +111,110 @@ impl Tool for K8sList {
         let api = target.api(client, namespace);
         let selectors = input.label_selector.is_some() || input.field_selector.is_some();
 
-        // Each request asks for no more than is still wanted, so the server's continue token
-        // points exactly after the last object returned.
+        let pages = Paging {
+            limit,
+            page_size: self.page_size,
+            label_selector: input.label_selector.clone(),
+            field_selector: input.field_selector.clone(),
+            token: input.continue_token.filter(|t| !t.is_empty()),
+        };
+        // Pods, the longest lists, are read typed for their rows (see `summary::pod_row`).
+        let is_pod = target.resource.group.is_empty() && target.resource.kind == "Pod";
+        if is_pod && !input.detail {
+            let pods: kube::Api<Pod> = match namespace {
+                Some(namespace) => kube::Api::namespaced(context.kube()?, namespace),
+                None => kube::Api::all(context.kube()?),
+            };
+            let (pods, token, remaining) =
+                pages.read(&pods).await.map_err(|e| list_error(context, e, selectors))?;
+            let rows = json!(super::pod_summary_rows(&pods));
+            return Ok(listing(&target, namespace, pods.len(), token, remaining, "rows", rows));
+        }
+        let (objects, token, remaining) =
+            pages.read(&api).await.map_err(|e| list_error(context, e, selectors))?;
+        let count = objects.len();
+        let objects: Vec<Value> =
+            objects.into_iter().map(|o| object_json(o, &target.resource)).collect();
+        let (field, value) = if input.detail {
+            ("items", json!(objects))
+        } else {
+            ("rows", json!(super::summary_rows(&target.resource.kind, &objects)))
+        };
+        Ok(listing(&target, namespace, count, token, remaining, field, value))
+    }
+}
+
+/// How `k8s_list` reads pages: each request asks for no more than is still wanted, so the
+/// server's continue token points exactly after the last object returned.
+struct Paging {
+    limit: u32,
+    page_size: u32,
+    label_selector: Option<String>,
+    field_selector: Option<String>,
+    token: Option<String>,
+}
+
+impl Paging {
+    /// The objects, the continue token when more remain, and the server's count of the rest.
+    async fn read<K>(
+        self,
+        api: &kube::Api<K>,
+    ) -> std::result::Result<(Vec<K>, Option<String>, Option<i64>), kube::Error>
+    where
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
         let mut objects = Vec::new();
-        let mut token = input.continue_token.filter(|t| !t.is_empty());
+        let mut token = self.token;
         let remaining = loop {
-            let wanted = limit - u32::try_from(objects.len()).unwrap_or(limit);
+            let wanted = self.limit - u32::try_from(objects.len()).unwrap_or(self.limit);
             let mut params = ListParams::default().limit(wanted.min(self.page_size));
-            params.label_selector = input.label_selector.clone();
-            params.field_selector = input.field_selector.clone();
+            params.label_selector = self.label_selector.clone();
+            params.field_selector = self.field_selector.clone();
             params.continue_token = token.take();
-            let page = api.list(&params).await.map_err(|e| list_error(context, e, selectors))?;
+            let page = api.list(&params).await?;
             objects.extend(page.items);
             token = page.metadata.continue_.filter(|t| !t.is_empty());
-            if token.is_none() || objects.len() >= limit as usize {
+            if token.is_none() || objects.len() >= self.limit as usize {
                 break page.metadata.remaining_item_count;
             }
         };
-
-        let count = objects.len();
-        let truncated = token.is_some();
-        let kind = target.resource.kind.clone();
-        let mut output = json!({
-            "kind": kind,
-            "api_version": target.resource.api_version,
-            "namespace": target.namespaced().then(|| namespace.unwrap_or("(all)")),
-            "count": count,
-            "truncated": truncated,
-        });
-        match (truncated, remaining) {
-            (false, _) => output["total"] = json!(count),
-            (true, Some(remaining)) => {
-                output["total"] = json!(count as i64 + remaining);
-            }
-            // The API server gives no count for lists narrowed by selectors.
-            (true, None) => output["total"] = json!(format!("more than {count}")),
-        }
-        if let Some(token) = &token {
-            output["continue_token"] = json!(token);
-            output["note"] = json!(format!(
-                "only the first {count} objects are shown; pass continue_token for the next ones, \
-                 or narrow the list with a namespace or selectors"
-            ));
-        }
-        if input.detail {
-            let items: Vec<Value> =
-                objects.into_iter().map(|o| object_json(o, &target.resource)).collect();
-            output["items"] = json!(items);
-        } else {
-            let objects: Vec<Value> =
-                objects.into_iter().map(|o| object_json(o, &target.resource)).collect();
-            output["rows"] = json!(super::summary_rows(&kind, &objects));
-        }
-        Ok(output)
+        Ok((objects, token, remaining))
     }
+}
+
+/// The answer: what was listed, how much of it, how to go on, and `field` holding `value`.
+fn listing(
+    target: &super::Target,
+    namespace: Option<&str>,
+    count: usize,
+    token: Option<String>,
+    remaining: Option<i64>,
+    field: &str,
+    value: Value,
+) -> Value {
+    let truncated = token.is_some();
+    let mut output = json!({
+        "kind": target.resource.kind,
+        "api_version": target.resource.api_version,
+        "namespace": target.namespaced().then(|| namespace.unwrap_or("(all)")),
+        "count": count,
+        "truncated": truncated,
+    });
+    match (truncated, remaining) {
+        (false, _) => output["total"] = json!(count),
+        (true, Some(remaining)) => {
+            output["total"] = json!(count as i64 + remaining);
+        }
+        // The API server gives no count for lists narrowed by selectors.
+        (true, None) => output["total"] = json!(format!("more than {count}")),
+    }
+    if let Some(token) = &token {
+        output["continue_token"] = json!(token);
+        output["note"] = json!(format!(
+            "only the first {count} objects are shown; pass continue_token for the next ones, \
+             or narrow the list with a namespace or selectors"
+        ));
+    }
+    output[field] = value;
+    output
 }

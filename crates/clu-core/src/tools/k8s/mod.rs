@@ -307,14 +307,21 @@ fn object_namespace<'a>(
     }
 }
 
-/// An object as JSON for the model: `apiVersion` and `kind` always set, `managedFields` gone.
-/// The compact, model-ready rows of `objects` of `kind`, as `k8s_list` returns them: one row
-/// per object with the columns that matter for its kind (for pods: status, ready, restarts,
-/// last termination, node, age).
+/// The compact, model-ready rows of `objects` of `kind`: one row per object with the columns
+/// that matter for its kind (for pods: status, ready, restarts, last termination, node, age).
 pub fn summary_rows(kind: &str, objects: &[Value]) -> Vec<Value> {
     let now = k8s_openapi::jiff::Timestamp::now();
     objects.iter().map(|object| summary::row(kind, object, now)).collect()
 }
+
+/// The rows of typed pods, as `k8s_list` returns them for pods: the same as [`summary_rows`]
+/// of the pods as JSON, made without reading them as JSON maps.
+pub fn pod_summary_rows(pods: &[k8s_openapi::api::core::v1::Pod]) -> Vec<Value> {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    pods.iter().map(|pod| summary::pod_row(pod, now)).collect()
+}
+
+/// An object as JSON for the model: `apiVersion` and `kind` always set, `managedFields` gone.
 
 fn object_json(object: DynamicObject, resource: &ApiResource) -> Value {
     let mut value = serde_json::to_value(object).unwrap_or(Value::Null);

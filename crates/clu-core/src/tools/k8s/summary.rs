@@ -1,10 +1,11 @@
 //! Compact, kind-aware summaries of objects: one table row per object, and the per-container
 //! view of a pod that `k8s_describe` adds.
 
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::object_age;
+use super::{age, object_age};
 
 /// One compact row: name, namespace, age, then the status columns of the object's kind.
 pub(super) fn row(kind: &str, object: &Value, now: Timestamp) -> Value {
@@ -75,12 +76,16 @@ fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
 
 /// A pod's status as kubectl's STATUS column shows it: the reason a container waits or ended
 /// with beats the phase, because `Running` hides a crash loop.
-pub(super) fn pod_status(pod: &Value) -> String {
+///
+/// Lists are large and each object a tree of maps scattered over the heap, so the summary
+/// reads each field it needs once and looks at the conditions only of a pending pod, the one
+/// kind of pod whose `PodScheduled` condition can say why.
+fn pod_status_of(pod: &Value, status: &Value, containers: &[Value]) -> String {
     if pod["metadata"]["deletionTimestamp"].is_string() {
         return "Terminating".into();
     }
-    for status in items(&pod["status"]["initContainerStatuses"]) {
-        let state = &status["state"];
+    for init in items(&status["initContainerStatuses"]) {
+        let state = &init["state"];
         if let Some(reason) =
             state["waiting"]["reason"].as_str().filter(|r| *r != "PodInitializing")
         {
@@ -90,8 +95,8 @@ pub(super) fn pod_status(pod: &Value) -> String {
             return "Init:Error".into();
         }
     }
-    for status in items(&pod["status"]["containerStatuses"]) {
-        let state = &status["state"];
+    for container in containers {
+        let state = &container["state"];
         if let Some(reason) = state["waiting"]["reason"].as_str() {
             return reason.to_owned();
         }
@@ -99,28 +104,39 @@ pub(super) fn pod_status(pod: &Value) -> String {
             return reason.to_owned();
         }
     }
-    if let Some(reason) = pod["status"]["reason"].as_str() {
+    if let Some(reason) = status["reason"].as_str() {
         return reason.to_owned();
     }
-    let scheduled = items(&pod["status"]["conditions"])
-        .iter()
-        .find(|c| c["type"] == "PodScheduled" && c["status"] == "False");
-    if let Some(reason) = scheduled.and_then(|c| c["reason"].as_str()) {
-        return format!("Pending ({reason})");
+    let phase = status["phase"].as_str();
+    if phase.is_none_or(|p| p == "Pending") {
+        let unscheduled = items(&status["conditions"])
+            .iter()
+            .find(|c| c["type"] == "PodScheduled" && c["status"] == "False");
+        if let Some(reason) = unscheduled.and_then(|c| c["reason"].as_str()) {
+            return format!("Pending ({reason})");
+        }
     }
-    pod["status"]["phase"].as_str().unwrap_or("Unknown").to_owned()
+    phase.unwrap_or("Unknown").to_owned()
 }
 
 fn pod_columns(pod: &Value) -> Value {
-    let statuses = items(&pod["status"]["containerStatuses"]);
+    let status = &pod["status"];
+    let statuses = items(&status["containerStatuses"]);
     let containers = items(&pod["spec"]["containers"]).len();
-    let ready = statuses.iter().filter(|s| s["ready"] == true).count();
-    let restarts: i64 = statuses.iter().map(|s| count(&s["restartCount"])).sum();
-    let last_termination = statuses
-        .iter()
-        .find_map(|s| s["lastState"]["terminated"]["reason"].as_str().map(str::to_owned));
+    let mut ready = 0;
+    let mut restarts = 0;
+    let mut last_termination = None;
+    for container in statuses {
+        if container["ready"] == true {
+            ready += 1;
+        }
+        restarts += count(&container["restartCount"]);
+        if last_termination.is_none() {
+            last_termination = container["lastState"]["terminated"]["reason"].as_str();
+        }
+    }
     json!({
-        "status": pod_status(pod),
+        "status": pod_status_of(pod, status, statuses),
         "ready": format!("{ready}/{containers}"),
         "restarts": restarts,
         "last_termination": last_termination,
@@ -381,4 +397,87 @@ fn termination(terminated: &Value) -> Value {
         }
     }
     Value::Object(termination)
+}
+
+/// The row of a typed pod, equal to [`row`]`("Pod", …)` of the same pod as JSON.
+///
+/// `k8s_list` reads pods typed: a typed pod's fields sit at fixed places instead of in hashed
+/// maps of heap strings, which on a list of thousands is the difference between following a
+/// few pointers and missing the cache at every key (`benches/pod_summary.rs` measures both).
+pub(super) fn pod_row(pod: &Pod, now: Timestamp) -> Value {
+    let metadata = &pod.metadata;
+    let mut row = Map::with_capacity(8);
+    row.insert("name".into(), metadata.name.clone().map_or(Value::Null, Value::String));
+    if let Some(namespace) = &metadata.namespace {
+        row.insert("namespace".into(), Value::String(namespace.clone()));
+    }
+    let age = metadata.creation_timestamp.as_ref().map(|t| age(t.0, now));
+    row.insert("age".into(), age.map_or(Value::Null, Value::String));
+
+    let status = pod.status.as_ref();
+    let statuses: &[ContainerStatus] =
+        status.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default();
+    let containers = pod.spec.as_ref().map_or(0, |spec| spec.containers.len());
+    let ready = statuses.iter().filter(|s| s.ready).count();
+    let restarts: i64 = statuses.iter().map(|s| i64::from(s.restart_count)).sum();
+    let last_termination = statuses.iter().find_map(|s| {
+        s.last_state.as_ref()?.terminated.as_ref()?.reason.clone()
+    });
+    row.insert("status".into(), Value::String(typed_pod_status(pod, statuses)));
+    row.insert("ready".into(), Value::String(format!("{ready}/{containers}")));
+    row.insert("restarts".into(), Value::from(restarts));
+    if let Some(reason) = last_termination {
+        row.insert("last_termination".into(), Value::String(reason));
+    }
+    let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty());
+    if let Some(node) = node {
+        row.insert("node".into(), Value::String(node.to_owned()));
+    }
+    Value::Object(row)
+}
+
+/// [`pod_status_of`] of a typed pod.
+fn typed_pod_status(pod: &Pod, containers: &[ContainerStatus]) -> String {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return "Terminating".into();
+    }
+    let status = pod.status.as_ref();
+    for init in status.and_then(|s| s.init_container_statuses.as_deref()).unwrap_or_default() {
+        let state = init.state.as_ref();
+        let waiting = state.and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref());
+        if let Some(reason) = waiting.filter(|r| *r != "PodInitializing") {
+            return format!("Init:{reason}");
+        }
+        if state.and_then(|s| s.terminated.as_ref()).is_some_and(|t| t.exit_code != 0) {
+            return "Init:Error".into();
+        }
+    }
+    for container in containers {
+        let state = container.state.as_ref();
+        if let Some(reason) =
+            state.and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref())
+        {
+            return reason.to_owned();
+        }
+        if let Some(reason) =
+            state.and_then(|s| s.terminated.as_ref()).and_then(|t| t.reason.as_deref())
+        {
+            return reason.to_owned();
+        }
+    }
+    if let Some(reason) = status.and_then(|s| s.reason.as_deref()) {
+        return reason.to_owned();
+    }
+    let phase = status.and_then(|s| s.phase.as_deref());
+    if phase.is_none_or(|p| p == "Pending") {
+        let unscheduled = status
+            .and_then(|s| s.conditions.as_deref())
+            .unwrap_or_default()
+            .iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False");
+        if let Some(reason) = unscheduled.and_then(|c| c.reason.as_deref()) {
+            return format!("Pending ({reason})");
+        }
+    }
+    phase.unwrap_or("Unknown").to_owned()
 }

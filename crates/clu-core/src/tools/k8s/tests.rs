@@ -67,3 +67,23 @@ fn ages_read_like_kubectl() {
     assert_eq!(ago(3 * 86_400 + 4 * 3_600), "3d4h");
     assert_eq!(ago(40 * 86_400), "40d");
 }
+
+#[test]
+fn typed_pod_rows_equal_the_rows_of_the_same_pods_as_json() {
+    let pods: Vec<Value> = clu_testkit::apiserver::fixture::Fixture::shop()
+        .objects
+        .into_iter()
+        .filter(|o| o["kind"] == "Pod")
+        .collect();
+    assert!(pods.len() >= 5, "the shop fixture has pods of every kind of trouble");
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let mut statuses = std::collections::BTreeSet::new();
+    for pod in &pods {
+        let typed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod.clone()).unwrap();
+        let from_json = summary::row("Pod", pod, now);
+        assert_eq!(summary::pod_row(&typed, now), from_json, "{}", pod["metadata"]["name"]);
+        statuses.insert(from_json["status"].as_str().unwrap_or_default().to_owned());
+    }
+    // The comparison covers more than the healthy case.
+    assert!(statuses.len() >= 3, "{statuses:?}");
+}

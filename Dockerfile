@@ -6,6 +6,10 @@
 #
 # FEATURES is the cargo feature list of clu-agent-bin; with `coreplus` in it the image carries
 # the helm executable the helm_* verbs run.
+#
+# FIXME(no-container-engine): this image has never been built: the build machines have no
+# container engine and reach no image registry (Docker Hub, gcr.io, get.helm.sh). Its cargo
+# command is the one `scripts/bench-sizes` runs, and the chart's tests read the paths it uses.
 
 ARG RUST_VERSION=1.95
 ARG HELM_VERSION=3.19.0

@@ -24,7 +24,12 @@ pub(crate) async fn run(
     config: &AgentConfig,
     model: bool,
 ) -> Report {
-    let preflight = preflight::run_with(registry, env, &PreflightOptions { bedrock: model, ..PreflightOptions::default() }).await;
+    let preflight = preflight::run_with(
+        registry,
+        env,
+        &PreflightOptions { bedrock: model, ..PreflightOptions::default() },
+    )
+    .await;
     Report { preflight, metering: metering_mode(config) }
 }
 

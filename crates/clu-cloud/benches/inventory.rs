@@ -300,24 +300,25 @@ fn bench(c: &mut Criterion) {
     let options = InventoryOptions { keep_output: false, ..InventoryOptions::default() };
 
     let direct = runtime.block_on(async { Cloud::new(&sdk_config(moto.clone()).await) });
-    let (tool, slowest, concurrent, sequential, eight_at_a_time, baseline) = runtime.block_on(async {
-        // Record every answer (moto loads each service lazily on its first request), then
-        // replay: single calls and inventories alike answer after the latency alone.
-        let _ = inventory(&cloud, &options).await;
-        let _ = slowest_single_call(&cloud).await;
-        proxy.replay.store(true, Ordering::Relaxed);
-        let (tool, slowest) = slowest_single_call(&cloud).await;
-        let concurrent = inventory_time(&cloud, &options).await;
-        let one_at_a_time = InventoryOptions { concurrency: 1, ..options.clone() };
-        let sequential = inventory_time(&cloud, &one_at_a_time).await;
-        let eight = InventoryOptions { concurrency: 8, ..options.clone() };
-        let eight_at_a_time = inventory_time(&cloud, &eight).await;
-        // The same inventory straight to moto: what moto and the client spend besides the
-        // injected latency.
-        let _ = inventory(&direct, &options).await;
-        let baseline = inventory_time(&direct, &options).await;
-        (tool, slowest, concurrent, sequential, eight_at_a_time, baseline)
-    });
+    let (tool, slowest, concurrent, sequential, eight_at_a_time, baseline) =
+        runtime.block_on(async {
+            // Record every answer (moto loads each service lazily on its first request), then
+            // replay: single calls and inventories alike answer after the latency alone.
+            let _ = inventory(&cloud, &options).await;
+            let _ = slowest_single_call(&cloud).await;
+            proxy.replay.store(true, Ordering::Relaxed);
+            let (tool, slowest) = slowest_single_call(&cloud).await;
+            let concurrent = inventory_time(&cloud, &options).await;
+            let one_at_a_time = InventoryOptions { concurrency: 1, ..options.clone() };
+            let sequential = inventory_time(&cloud, &one_at_a_time).await;
+            let eight = InventoryOptions { concurrency: 8, ..options.clone() };
+            let eight_at_a_time = inventory_time(&cloud, &eight).await;
+            // The same inventory straight to moto: what moto and the client spend besides the
+            // injected latency.
+            let _ = inventory(&direct, &options).await;
+            let baseline = inventory_time(&direct, &options).await;
+            (tool, slowest, concurrent, sequential, eight_at_a_time, baseline)
+        });
     println!(
         "proxy: {} requests, {} answered from the recording",
         proxy.requests.load(Ordering::Relaxed),

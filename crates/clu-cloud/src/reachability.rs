@@ -1090,7 +1090,8 @@ async fn resolve_database(context: &ToolContext, target: &str) -> Result<Resolve
 
 /// The prefix lists an end's security groups and its subnet's route table refer to.
 fn referenced_prefix_lists(end: &Side) -> BTreeSet<String> {
-    let in_groups = end.security_groups.iter().flatten().flat_map(|g| g.ingress.iter().chain(&g.egress));
+    let in_groups =
+        end.security_groups.iter().flatten().flat_map(|g| g.ingress.iter().chain(&g.egress));
     let mut ids: BTreeSet<String> = in_groups
         .filter_map(|rule| match &rule.peer {
             Peer::PrefixList(id) => Some(id.clone()),
@@ -1109,14 +1110,18 @@ const PREFIX_LIST_ENTRIES: usize = 1000;
 /// noted as not evaluated).
 async fn prefix_list_entries(context: &ToolContext, id: &str) -> Result<Option<Vec<Cidr>>> {
     let client = clu_core::aws_client!(context, aws_sdk_ec2)?;
-    let mut pages = client.get_managed_prefix_list_entries().prefix_list_id(id).into_paginator().send();
+    let mut pages =
+        client.get_managed_prefix_list_entries().prefix_list_id(id).into_paginator().send();
     let mut entries = Vec::new();
     while let Some(page) = pages.next().await {
         let page = match page {
             Ok(page) => page,
             Err(error) => {
                 let code = aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&error);
-                if matches!(code, Some("InvalidPrefixListID.NotFound" | "InvalidPrefixListId.NotFound")) {
+                if matches!(
+                    code,
+                    Some("InvalidPrefixListID.NotFound" | "InvalidPrefixListId.NotFound")
+                ) {
                     return Ok(None);
                 }
                 return Err(context.aws_error(error));

@@ -162,9 +162,7 @@ async fn sources_by_subnet_and_group_and_targets_by_address() {
         .prefix_list_name(format!("{}-locked", world.label))
         .address_family("IPv4")
         .max_entries(5)
-        .entries(
-            aws_sdk_ec2::types::AddPrefixListEntry::builder().cidr("10.0.4.0/24").build(),
-        )
+        .entries(aws_sdk_ec2::types::AddPrefixListEntry::builder().cidr("10.0.4.0/24").build())
         .send()
         .await
         .unwrap();

@@ -12,8 +12,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
 use clu_core::tools::k8s::{pod_summary_rows, summary_rows};
-use k8s_openapi::api::core::v1::Pod;
 use clu_testkit::apiserver::fixture;
+use k8s_openapi::api::core::v1::Pod;
 
 fn pods(count: usize) -> Vec<Value> {
     (0..count)

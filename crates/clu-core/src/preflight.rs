@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::agent::MODEL_TOOL;
-use crate::registry::Registry;
 use crate::error::ToolError;
+use crate::registry::Registry;
 use crate::tool::ToolEnv;
 use crate::tools::identity::{
     ACCESS_REVIEW_TOOL, AccessAnswer, AccessQuestion, CALLER_IDENTITY_TOOL,

@@ -217,10 +217,8 @@ async fn an_api_server_that_never_answers_fails_the_check_within_the_timeout() {
     let kube = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
     let registry = clu_core::tools::registry().unwrap();
     let env = Arc::new(ToolEnv { kube: Some(kube), ..ToolEnv::default() });
-    let options = PreflightOptions {
-        bedrock: false,
-        timeout: std::time::Duration::from_millis(300),
-    };
+    let options =
+        PreflightOptions { bedrock: false, timeout: std::time::Duration::from_millis(300) };
 
     let started = std::time::Instant::now();
     let report = preflight::run_with(&registry, &env, &options).await;

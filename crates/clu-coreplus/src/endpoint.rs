@@ -49,7 +49,10 @@ impl GuardedEndpoint {
         let tool = context.tool().to_owned();
         let client = context.kube()?;
         let failed = |what: &str, error: std::io::Error| {
-            ToolError::failed(&tool, format!("cannot start the guarded API endpoint: {what}: {error}"))
+            ToolError::failed(
+                &tool,
+                format!("cannot start the guarded API endpoint: {what}: {error}"),
+            )
         };
         let token = one_time_token().map_err(|e| failed("no random token", e))?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
@@ -59,12 +62,8 @@ impl GuardedEndpoint {
         let expected = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|e| failed("bad token", std::io::Error::other(e)))?;
         let refusals = Arc::new(Mutex::new(Vec::new()));
-        let state = Forward {
-            client,
-            expected,
-            refusals: refusals.clone(),
-            context_tool: tool.clone(),
-        };
+        let state =
+            Forward { client, expected, refusals: refusals.clone(), context_tool: tool.clone() };
         let app = axum::Router::new().fallback(forward).with_state(state);
         let stop = CancellationToken::new();
         tokio::spawn({
@@ -80,14 +79,7 @@ impl GuardedEndpoint {
         });
         let kubeconfig = write_kubeconfig(address, &token, namespace)
             .map_err(|e| failed("cannot write the kubeconfig", e))?;
-        Ok(Self {
-            address,
-            token,
-            namespace: namespace.to_owned(),
-            refusals,
-            stop,
-            kubeconfig,
-        })
+        Ok(Self { address, token, namespace: namespace.to_owned(), refusals, stop, kubeconfig })
     }
 
     /// The endpoint's URL.

@@ -552,8 +552,11 @@ impl Tool for HelmRollback {
         let mut input: HelmRollbackInput = context.parse_input(input)?;
         let (current, target) = self.target(context, &input).await?;
         input.revision = Some(target);
-        let live = live_manifest(&self.bin, context, &input.release, &input.namespace, None).await?;
-        let planned = live_manifest(&self.bin, context, &input.release, &input.namespace, Some(target)).await?;
+        let live =
+            live_manifest(&self.bin, context, &input.release, &input.namespace, None).await?;
+        let planned =
+            live_manifest(&self.bin, context, &input.release, &input.namespace, Some(target))
+                .await?;
         Ok(PlanBody::new(
             format!("roll release `{}` back from revision {current} to {target}", input.release),
             text_diff(&live, &planned),
@@ -661,7 +664,8 @@ impl Tool for HelmUninstall {
         let tool = context.tool();
         let input: HelmUninstallInput = context.parse_input(input)?;
         let answer = helm(&self.bin, context, &Self::args(tool, &input, true)?).await?;
-        let live = live_manifest(&self.bin, context, &input.release, &input.namespace, None).await?;
+        let live =
+            live_manifest(&self.bin, context, &input.release, &input.namespace, None).await?;
         Ok(PlanBody::new(
             format!("uninstall release `{}` from `{}`", input.release, input.namespace),
             text_diff(&live, ""),
@@ -676,7 +680,8 @@ impl Tool for HelmUninstall {
         let tool = context.tool();
         let input: HelmUninstallInput = context.parse_input(input)?;
         let answer = helm(&self.bin, context, &Self::args(tool, &input, false)?).await?;
-        let verification = match history(&self.bin, context, &input.release, &input.namespace).await {
+        let verification = match history(&self.bin, context, &input.release, &input.namespace).await
+        {
             Err(_) => Verification::passed(format!("release `{}` is gone", input.release)),
             Ok(history) if history.is_empty() => {
                 Verification::passed(format!("release `{}` is gone", input.release))

@@ -530,7 +530,10 @@ async fn helm_runs_through_the_guard_for_install_upgrade_rollback_and_uninstall(
 
     let plan = h.plan("helm_install", install).await;
     assert!(plan.diff.contains("\"name\": \"cache\""), "{}", plan.diff);
-    assert!(h.object("apps", "deployments", NAMESPACE, "cache").is_none(), "a plan changes nothing");
+    assert!(
+        h.object("apps", "deployments", NAMESPACE, "cache").is_none(),
+        "a plan changes nothing"
+    );
     assert!(
         h.writes().iter().any(|w| w.ends_with("/namespaces/shop/deployments dryRun")),
         "the plan is a server-side dry-run: {:?}",
@@ -556,7 +559,8 @@ async fn helm_runs_through_the_guard_for_install_upgrade_rollback_and_uninstall(
     h.approve(&undo).await;
     assert_eq!(h.deployment("cache")["spec"]["replicas"], json!(1), "rolled back");
 
-    let plan = h.plan("helm_uninstall", json!({ "release": "cache", "namespace": NAMESPACE })).await;
+    let plan =
+        h.plan("helm_uninstall", json!({ "release": "cache", "namespace": NAMESPACE })).await;
     let report = h.approve(&plan).await;
     assert!(report.verification.passed, "{:?}", report.verification);
     assert!(h.object("apps", "deployments", NAMESPACE, "cache").is_none());
@@ -581,15 +585,36 @@ async fn helm_runs_through_the_guard_for_install_upgrade_rollback_and_uninstall(
     // Each approval makes its plan again before applying, then verifies, then plans the undo.
     let expected = [
         "install", // plan
-        "install", "install", "status", // re-plan, apply, verify
-        "uninstall", "get", // the undo plan
-        "upgrade", "get", // plan
-        "upgrade", "get", "history", "upgrade", "status", // re-plan, apply, verify
-        "history", "get", "get", // the undo plan (a rollback)
-        "history", "get", "get", "history", "rollback", "status", // re-plan, apply, verify
-        "history", "get", "get", // its own undo plan
-        "uninstall", "get", // plan
-        "uninstall", "get", "uninstall", "history", // re-plan, apply, verify
+        "install",
+        "install",
+        "status", // re-plan, apply, verify
+        "uninstall",
+        "get", // the undo plan
+        "upgrade",
+        "get", // plan
+        "upgrade",
+        "get",
+        "history",
+        "upgrade",
+        "status", // re-plan, apply, verify
+        "history",
+        "get",
+        "get", // the undo plan (a rollback)
+        "history",
+        "get",
+        "get",
+        "history",
+        "rollback",
+        "status", // re-plan, apply, verify
+        "history",
+        "get",
+        "get", // its own undo plan
+        "uninstall",
+        "get", // plan
+        "uninstall",
+        "get",
+        "uninstall",
+        "history", // re-plan, apply, verify
     ];
     assert_eq!(subcommands, expected);
 }
@@ -602,13 +627,17 @@ async fn a_chart_with_a_secret_or_a_cluster_scoped_object_is_refused_at_helms_re
         { "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "creds" },
           "stringData": { "password": "hunter2" } },
     ]);
-    let cluster = json!([{ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "owned" } }]);
+    let cluster =
+        json!([{ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "owned" } }]);
     let helm =
         clu_testkit::helm::install(dir.path(), &[("demo/leaky", leaky), ("demo/cluster", cluster)]);
     let h = Harness::with_registry(helm_registry(&helm)).await;
 
     let error = h
-        .plan_error("helm_install", json!({ "release": "leaky", "namespace": NAMESPACE, "chart": "demo/leaky" }))
+        .plan_error(
+            "helm_install",
+            json!({ "release": "leaky", "namespace": NAMESPACE, "chart": "demo/leaky" }),
+        )
         .await;
     assert_eq!(error.code(), "forbidden-material", "{error}");
     assert!(error.to_string().contains("secrets"), "{error}");
@@ -650,7 +679,8 @@ impl clu_core::Tool for EndpointProbe {
         ] {
             let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
             let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
             stream.write_all(request.as_bytes()).await.unwrap();
             let mut answer = String::new();
             stream.read_to_string(&mut answer).await.unwrap();
@@ -673,15 +703,20 @@ async fn the_guarded_endpoint_admits_only_its_child_and_refuses_what_the_tool_di
         clu_core::Risk::Read,
         clu_core::Permissions::default(),
     ));
-    let h = Harness::with_registry(Registry::new(vec![Arc::new(probe) as Arc<dyn clu_core::Tool>]).unwrap()).await;
+    let h = Harness::with_registry(
+        Registry::new(vec![Arc::new(probe) as Arc<dyn clu_core::Tool>]).unwrap(),
+    )
+    .await;
     let outcome = h.registry.call(&h.env, "endpoint_probe", json!({})).await.result.unwrap();
     // No token, a wrong one: 401. The token: discovery passes. Pods, undeclared: 403.
     assert_eq!(outcome["statuses"], json!(["401", "401", "200", "403"]));
     assert_eq!(outcome["kubeconfig"]["contexts"][0]["context"]["namespace"], "shop");
-    assert!(outcome["kubeconfig"]["clusters"][0]["cluster"]["server"]
-        .as_str()
-        .unwrap()
-        .starts_with("http://127.0.0.1:"));
+    assert!(
+        outcome["kubeconfig"]["clusters"][0]["cluster"]["server"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
 }
 
 #[tokio::test]
@@ -690,7 +725,8 @@ async fn apply_over_another_managers_field_is_refused_naming_it_and_force_takes_
     // Someone scales by hand: `kubectl edit` owns `spec.replicas` from then on.
     let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
         kube::Api::namespaced(h.server.client(), NAMESPACE);
-    let by_hand = kube::api::PatchParams { field_manager: Some("kubectl-edit".into()), ..Default::default() };
+    let by_hand =
+        kube::api::PatchParams { field_manager: Some("kubectl-edit".into()), ..Default::default() };
     api.patch("web", &by_hand, &kube::api::Patch::Merge(json!({ "spec": { "replicas": 4 } })))
         .await
         .unwrap();
@@ -724,5 +760,8 @@ async fn apply_over_another_managers_field_is_refused_naming_it_and_force_takes_
         .map(|e| (e["manager"].as_str().unwrap(), e["operation"].as_str().unwrap()))
         .collect();
     assert!(owners.contains(&("clu-ops-agent", "Apply")), "{owners:?}");
-    assert!(!owners.contains(&("kubectl-edit", "Update")), "the forced field was kubectl-edit's only one: {owners:?}");
+    assert!(
+        !owners.contains(&("kubectl-edit", "Update")),
+        "the forced field was kubectl-edit's only one: {owners:?}"
+    );
 }

@@ -26,5 +26,7 @@ pub mod settings;
 pub use error::{ApiError, Result, ServeError};
 pub use lease::{LeaderElector, holder_identity};
 pub use scan::{ScanContext, ScanReport, ScanSource, ToolScan};
-pub use service::{METERING_GATE, PREFLIGHT_GATE, REGISTRY_GATE, ServiceConfig, bind, serve, shutdown_signal};
+pub use service::{
+    METERING_GATE, PREFLIGHT_GATE, REGISTRY_GATE, ServiceConfig, bind, serve, shutdown_signal,
+};
 pub use settings::{AuthSettings, LeaseSettings, PreflightSettings, ScanSettings, ServeSettings};

@@ -246,9 +246,9 @@ impl FindingsStore {
             match shared.read().await {
                 Ok(published) => {
                     for (source, report) in published {
-                        let newer = reports.get(&source).is_none_or(|own| {
-                            is_later(&report.scanned_at, &own.scanned_at)
-                        });
+                        let newer = reports
+                            .get(&source)
+                            .is_none_or(|own| is_later(&report.scanned_at, &own.scanned_at));
                         if newer {
                             reports.insert(source, report);
                         }

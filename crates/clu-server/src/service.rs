@@ -132,8 +132,10 @@ impl Shared {
             "preflight done"
         );
         *self.offered.write().unwrap_or_else(PoisonError::into_inner) = offered;
-        *self.preflight.write().unwrap_or_else(PoisonError::into_inner) =
-            PreflightState::Ran { report: Arc::new(report), at: k8s_openapi::jiff::Timestamp::now().to_string() };
+        *self.preflight.write().unwrap_or_else(PoisonError::into_inner) = PreflightState::Ran {
+            report: Arc::new(report),
+            at: k8s_openapi::jiff::Timestamp::now().to_string(),
+        };
     }
 
     /// The offered tools, sorted.

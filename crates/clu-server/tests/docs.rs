@@ -19,13 +19,20 @@ fn every_code_of_the_service_is_documented() {
 /// One hand-written chart template's rules, with the release namespace `clu-ops` filled in.
 fn rules_of(template: &str) -> Vec<PolicyRule> {
     let path = workspace_root().join("charts/clu-ops-agent/templates").join(template);
-    let text = std::fs::read_to_string(path).unwrap().replace("{{ .Release.Namespace }}", "clu-ops");
+    let text =
+        std::fs::read_to_string(path).unwrap().replace("{{ .Release.Namespace }}", "clu-ops");
     let object: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     serde_json::from_value(object["rules"].clone()).unwrap()
 }
 
 /// Whether `rules` allow `verb` on `resource` in `group`, for the object `name` when given.
-fn allows(rules: &[PolicyRule], group: &str, resource: &str, verb: &str, name: Option<&str>) -> bool {
+fn allows(
+    rules: &[PolicyRule],
+    group: &str,
+    resource: &str,
+    verb: &str,
+    name: Option<&str>,
+) -> bool {
     rules.iter().any(|rule| {
         rule.api_groups.as_ref().is_some_and(|g| g.iter().any(|g| g == group))
             && rule.resources.as_ref().is_some_and(|r| r.iter().any(|r| r == resource))

@@ -587,8 +587,7 @@ async fn readyz_is_503_until_metering_registered() {
     assert_eq!(body["gates"]["metering"]["state"], "passed", "{body}");
     assert_eq!(body["gates"]["registry"]["state"], "passed", "{body}");
     assert_eq!(body["gates"]["preflight"]["state"], "passed", "{body}");
-    let registrations =
-        stub.requests().iter().filter(|r| r.operation == "RegisterUsage").count();
+    let registrations = stub.requests().iter().filter(|r| r.operation == "RegisterUsage").count();
     assert_eq!(registrations, 2);
     agent.shut_down().await.unwrap();
 }

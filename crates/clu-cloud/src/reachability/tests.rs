@@ -587,7 +587,9 @@ fn ipv6_flows_are_decided_by_ipv6_rules_only() {
     let mut s = healthy_ipv6();
     target_acl(&mut s).ingress.insert(0, entry(50, "deny", "all", None, "0.0.0.0/0"));
     assert!(evaluate(&s.source, &s.target, &s.flow).reachable);
-    target_acl(&mut s).ingress.insert(0, entry(40, "deny", "tcp", Some((5432, 5432)), "2600:1f18:abcd:1201::/64"));
+    target_acl(&mut s)
+        .ingress
+        .insert(0, entry(40, "deny", "tcp", Some((5432, 5432)), "2600:1f18:abcd:1201::/64"));
     let verdict = evaluate(&s.source, &s.target, &s.flow);
     assert_eq!(verdict.blocked_by[0].rule_number, Some(40), "{:#?}", verdict.blocked_by);
 
@@ -623,5 +625,9 @@ fn prefix_lists_are_evaluated_through_their_entries() {
     let verdict = evaluate(&s.source, &s.target, &s.flow);
     let hop = &verdict.blocked_by[0];
     assert_eq!(hop.check, Check::SourceRoute, "{:#?}", verdict.blocked_by);
-    assert!(hop.reason.contains("blackhole") && hop.reason.contains("10.0.2.0/24"), "{}", hop.reason);
+    assert!(
+        hop.reason.contains("blackhole") && hop.reason.contains("10.0.2.0/24"),
+        "{}",
+        hop.reason
+    );
 }

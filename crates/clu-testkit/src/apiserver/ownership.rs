@@ -137,7 +137,13 @@ fn store(object: &mut Value, entries: Vec<Value>) {
     }
 }
 
-fn entry(manager: &str, operation: &str, api_version: &Value, owned: &BTreeSet<Path>, time: &str) -> Value {
+fn entry(
+    manager: &str,
+    operation: &str,
+    api_version: &Value,
+    owned: &BTreeSet<Path>,
+    time: &str,
+) -> Value {
     json!({
         "manager": manager,
         "operation": operation,
@@ -206,8 +212,10 @@ pub(super) fn apply(
 /// Records an update by `manager` that turned `previous` into `object`: it takes every field
 /// whose value it changed or added.
 pub(super) fn update(previous: &Value, object: &mut Value, manager: &str, time: &str) {
-    let changed: BTreeSet<Path> =
-        leaves(object).into_iter().filter(|field| at(previous, field) != at(object, field)).collect();
+    let changed: BTreeSet<Path> = leaves(object)
+        .into_iter()
+        .filter(|field| at(previous, field) != at(object, field))
+        .collect();
     let mut entries = entries(previous);
     let mut owned = entries
         .iter()
@@ -254,12 +262,16 @@ mod tests {
 
     #[test]
     fn an_apply_conflicts_with_another_managers_changed_field_unless_forced() {
-        let mut previous = json!({"apiVersion": "apps/v1", "metadata": {}, "spec": {"replicas": 2}});
+        let mut previous =
+            json!({"apiVersion": "apps/v1", "metadata": {}, "spec": {"replicas": 2}});
         update(&json!({}), &mut previous, "kubectl-edit", "t");
         let applied = json!({"spec": {"replicas": 5}});
         let mut object = json!({"apiVersion": "apps/v1", "metadata": previous["metadata"].clone(), "spec": {"replicas": 5}});
         let conflicts = apply(&previous, &mut object, &applied, "clu", false, "t").unwrap_err();
-        assert_eq!(conflicts, [Conflict { field: ".spec.replicas".into(), manager: "kubectl-edit".into() }]);
+        assert_eq!(
+            conflicts,
+            [Conflict { field: ".spec.replicas".into(), manager: "kubectl-edit".into() }]
+        );
         assert_eq!(
             message(&conflicts, "apps/v1"),
             "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas"

@@ -420,9 +420,8 @@ pub(super) fn pod_row(pod: &Pod, now: Timestamp) -> Value {
     let containers = pod.spec.as_ref().map_or(0, |spec| spec.containers.len());
     let ready = statuses.iter().filter(|s| s.ready).count();
     let restarts: i64 = statuses.iter().map(|s| i64::from(s.restart_count)).sum();
-    let last_termination = statuses.iter().find_map(|s| {
-        s.last_state.as_ref()?.terminated.as_ref()?.reason.clone()
-    });
+    let last_termination =
+        statuses.iter().find_map(|s| s.last_state.as_ref()?.terminated.as_ref()?.reason.clone());
     row.insert("status".into(), Value::String(typed_pod_status(pod, statuses)));
     row.insert("ready".into(), Value::String(format!("{ready}/{containers}")));
     row.insert("restarts".into(), Value::from(restarts));

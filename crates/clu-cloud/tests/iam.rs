@@ -256,6 +256,18 @@ async fn a_cluster_issuer_without_an_oidc_provider_is_found() {
     let bare_config = moto::sdk_config("sa-east-1").await;
     let bare = moto::unique_name("bare");
     let bare_issuer = create_cluster(&bare_config, &bare).await;
+    // Some other cluster's provider exists, so the view reads one and finds it is not the one:
+    // whichever test of this moto server runs first, the account is never empty here.
+    let other =
+        format!("https://oidc.eks.sa-east-1.amazonaws.com/id/{}", moto::unique_name("other"));
+    aws_sdk_iam::Client::new(&bare_config)
+        .create_open_id_connect_provider()
+        .url(&other)
+        .client_id_list("sts.amazonaws.com")
+        .thumbprint_list("9e99a48a9960b14926bb7f3b02e22da2b0ab7280")
+        .send()
+        .await
+        .unwrap();
     let harness = Harness::new(bare_config.clone());
 
     let view = harness.call("iam_list_oidc_providers", json!({"cluster": bare})).await;

@@ -117,7 +117,7 @@ async fn dry_run_answers_as_if_applied_and_stores_nothing() {
 }
 
 #[tokio::test]
-async fn server_side_apply_creates_then_merges_and_needs_a_field_manager() {
+async fn server_side_apply_creates_merges_by_manager_and_needs_a_field_manager() {
     let server = FakeApiServer::start([]).await;
     let maps: Api<ConfigMap> = Api::namespaced(server.client(), NAMESPACE);
     let applied = json!({
@@ -144,9 +144,15 @@ async fn server_side_apply_creates_then_merges_and_needs_a_field_manager() {
         "metadata": { "name": "settings", "namespace": NAMESPACE },
         "data": { "level": "3" },
     });
-    let merged = maps.patch("settings", &params, &Patch::Apply(&again)).await.unwrap();
+    // Another manager's apply adds its field and keeps the first manager's.
+    let other = PatchParams::apply("platform-team");
+    let merged = maps.patch("settings", &other, &Patch::Apply(&again)).await.unwrap();
     let data = merged.data.unwrap();
     assert_eq!((data["mode"].as_str(), data["level"].as_str()), ("fast", "3"));
+    // The first manager applying without `mode` gives it up, and nobody else owns it.
+    let narrowed = maps.patch("settings", &params, &Patch::Apply(&again)).await.unwrap();
+    let data = narrowed.data.unwrap();
+    assert_eq!((data.get("mode"), data["level"].as_str()), (None, "3"));
 
     let error =
         maps.patch("settings", &PatchParams::default(), &Patch::Apply(&again)).await.unwrap_err();

@@ -322,7 +322,6 @@ pub fn pod_summary_rows(pods: &[k8s_openapi::api::core::v1::Pod]) -> Vec<Value> 
 }
 
 /// An object as JSON for the model: `apiVersion` and `kind` always set, `managedFields` gone.
-
 fn object_json(object: DynamicObject, resource: &ApiResource) -> Value {
     let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
     if let Some(map) = value.as_object_mut() {

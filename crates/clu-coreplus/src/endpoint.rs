@@ -28,7 +28,6 @@ const BODY_LIMIT: usize = 64 * 1024 * 1024;
 pub struct GuardedEndpoint {
     address: SocketAddr,
     token: String,
-    namespace: String,
     refusals: Arc<Mutex<Vec<ToolError>>>,
     stop: CancellationToken,
     kubeconfig: tempfile::NamedTempFile,
@@ -79,7 +78,7 @@ impl GuardedEndpoint {
         });
         let kubeconfig = write_kubeconfig(address, &token, namespace)
             .map_err(|e| failed("cannot write the kubeconfig", e))?;
-        Ok(Self { address, token, namespace: namespace.to_owned(), refusals, stop, kubeconfig })
+        Ok(Self { address, token, refusals, stop, kubeconfig })
     }
 
     /// The endpoint's URL.
@@ -95,11 +94,6 @@ impl GuardedEndpoint {
     /// The bearer token the kubeconfig carries.
     pub fn token(&self) -> &str {
         &self.token
-    }
-
-    /// The kubeconfig's default namespace.
-    pub fn namespace(&self) -> &str {
-        &self.namespace
     }
 
     /// Takes the first request the guard refused, as the tool's error.

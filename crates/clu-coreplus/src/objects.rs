@@ -101,6 +101,35 @@ impl K8sApply {
     }
 }
 
+/// One server-side apply of a manifest, as a dry-run for the plan or for real: the target,
+/// its API, the live object before, and what the API server answered.
+struct Applying {
+    target: Target,
+    api: Api<DynamicObject>,
+    live: Option<Value>,
+    result: Value,
+}
+
+impl Applying {
+    async fn run(
+        context: &ToolContext,
+        manifest: serde_json::Map<String, Value>,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Self> {
+        let manifest = Value::Object(manifest);
+        let target = Target::of(context.tool(), &manifest)?;
+        let api = target.api(context)?;
+        let live = get_opt(context, &api, &target.name).await?;
+        let result = api
+            .patch(&target.name, &K8sApply::params(force, dry_run), &Patch::Apply(&manifest))
+            .await
+            .map_err(|e| apply_error(context, e))?;
+        let result = to_json(context.tool(), &result)?;
+        Ok(Self { target, api, live, result })
+    }
+}
+
 /// A server-side apply's error. A field-ownership conflict says which fields another manager
 /// owns and how to proceed; anything else maps as every Kubernetes error does.
 fn apply_error(context: &ToolContext, error: kube::Error) -> ToolError {
@@ -133,15 +162,8 @@ impl Tool for K8sApply {
 
     async fn invoke(&self, context: &ToolContext, input: Value) -> Result<Value> {
         let input: K8sApplyInput = context.parse_input(input)?;
-        let manifest = Value::Object(input.manifest);
-        let target = Target::of(context.tool(), &manifest)?;
-        let api = target.api(context)?;
-        let live = get_opt(context, &api, &target.name).await?;
-        let planned = api
-            .patch(&target.name, &Self::params(input.force, true), &Patch::Apply(&manifest))
-            .await
-            .map_err(|e| apply_error(context, e))?;
-        let planned = to_json(context.tool(), &planned)?;
+        let Applying { target, live, result: planned, .. } =
+            Applying::run(context, input.manifest, input.force, true).await?;
         let verb = if live.is_some() { "update" } else { "create" };
         let force = if input.force { " (forcing field ownership)" } else { "" };
         Ok(PlanBody::new(
@@ -156,15 +178,8 @@ impl Tool for K8sApply {
 
     async fn apply(&self, context: &ToolContext, input: Value) -> Result<Applied> {
         let input: K8sApplyInput = context.parse_input(input)?;
-        let manifest = Value::Object(input.manifest);
-        let target = Target::of(context.tool(), &manifest)?;
-        let api = target.api(context)?;
-        let live = get_opt(context, &api, &target.name).await?;
-        let applied = api
-            .patch(&target.name, &Self::params(input.force, false), &Patch::Apply(&manifest))
-            .await
-            .map_err(|e| apply_error(context, e))?;
-        let applied = to_json(context.tool(), &applied)?;
+        let Applying { target, api, live, result: applied } =
+            Applying::run(context, input.manifest, input.force, false).await?;
         let verification = match target.workload() {
             Some(kind) => {
                 wait_for_rollout(

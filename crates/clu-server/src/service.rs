@@ -41,6 +41,19 @@ pub(crate) enum PreflightState {
     Ran { report: Arc<Preflight>, at: String },
 }
 
+impl PreflightState {
+    /// Why the latest run holds back `name`, when it does.
+    fn holds_back(&self, name: &str) -> Option<&[String]> {
+        match self {
+            Self::Ran { report, .. } => report
+                .tool(name)
+                .filter(|check| !check.passed)
+                .map(|check| check.reasons.as_slice()),
+            Self::Pending | Self::Disabled => None,
+        }
+    }
+}
+
 /// Everything the service is built from.
 pub struct ServiceConfig {
     /// The tools of the enabled tiers.
@@ -76,7 +89,6 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) readiness: Readiness,
     pub(crate) findings: Arc<FindingsStore>,
-    pub(crate) offered: RwLock<BTreeSet<String>>,
     pub(crate) preflight: RwLock<PreflightState>,
     pub(crate) leading: watch::Receiver<bool>,
     pub(crate) identity: String,
@@ -86,7 +98,8 @@ impl Shared {
     /// Whether the tool `name` is offered to callers: offered to the model and, once preflight
     /// ran, passed it.
     pub(crate) fn is_offered(&self, name: &str) -> bool {
-        self.offered.read().unwrap_or_else(PoisonError::into_inner).contains(name)
+        let to_model = self.registry.get(name).is_some_and(|tool| tool.spec().offered_to_model);
+        to_model && self.preflight().holds_back(name).is_none()
     }
 
     /// Where preflight stands.
@@ -96,12 +109,7 @@ impl Shared {
 
     /// Why preflight holds back `name`, when its latest run did.
     pub(crate) fn preflight_reasons(&self, name: &str) -> Option<Vec<String>> {
-        match self.preflight() {
-            PreflightState::Ran { report, .. } => {
-                report.tool(name).filter(|check| !check.passed).map(|check| check.reasons.clone())
-            }
-            PreflightState::Pending | PreflightState::Disabled => None,
-        }
+        self.preflight().holds_back(name).map(<[String]>::to_vec)
     }
 
     /// Offers what both the registry and `report` allow, and keeps the report. A Bedrock check
@@ -112,35 +120,34 @@ impl Shared {
         {
             report.bedrock = previous.bedrock.clone();
         }
-        let passed = report.offered_tools();
-        let offered: BTreeSet<String> = self
-            .registry
-            .offered_to_model()
-            .map(|tool| tool.spec().name.to_owned())
-            .filter(|name| passed.contains(name))
-            .collect();
         for check in report.tools.iter().filter(|check| !check.passed) {
             if self.registry.get(&check.tool).is_some_and(|tool| tool.spec().offered_to_model) {
                 tracing::warn!(tool = %check.tool, reasons = ?check.reasons, "preflight holds the tool back");
             }
         }
+        let report = Arc::new(report);
+        *self.preflight.write().unwrap_or_else(PoisonError::into_inner) = PreflightState::Ran {
+            report: report.clone(),
+            at: k8s_openapi::jiff::Timestamp::now().to_string(),
+        };
         tracing::info!(
-            offered = offered.len(),
+            offered = self.offered_tools().len(),
             kubernetes = %report.kubernetes.detail,
             iam = %report.iam.detail,
             bedrock = %report.bedrock.detail,
             "preflight done"
         );
-        *self.offered.write().unwrap_or_else(PoisonError::into_inner) = offered;
-        *self.preflight.write().unwrap_or_else(PoisonError::into_inner) = PreflightState::Ran {
-            report: Arc::new(report),
-            at: k8s_openapi::jiff::Timestamp::now().to_string(),
-        };
     }
 
     /// The offered tools, sorted.
     pub(crate) fn offered_tools(&self) -> BTreeSet<String> {
-        self.offered.read().unwrap_or_else(PoisonError::into_inner).clone()
+        let state = self.preflight();
+        self.registry
+            .offered_to_model()
+            .map(|tool| tool.spec().name)
+            .filter(|name| state.holds_back(name).is_none())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// An agent loop over the offered tools, when a model is configured.
@@ -228,7 +235,6 @@ pub async fn serve(
         // Without a cluster there is no Lease to share and no replica to share it with.
         None => (watch::Sender::new(true).subscribe(), None),
     };
-    let offered = registry.offered_to_model().map(|tool| tool.spec().name.to_owned()).collect();
     let shared = Arc::new(Shared {
         registry: registry.clone(),
         env: env.clone(),
@@ -248,7 +254,6 @@ pub async fn serve(
             )),
             None => FindingsStore::default(),
         }),
-        offered: RwLock::new(offered),
         preflight: RwLock::new(PreflightState::Pending),
 
         leading: leading.clone(),

@@ -108,7 +108,6 @@ impl Tool for K8sList {
         let client = context.kube()?;
         let target = resolve(context, &client, &input.kind, input.api_version.as_deref()).await?;
         let namespace = input.namespace.as_deref().filter(|n| !n.is_empty());
-        let api = target.api(client, namespace);
         let selectors = input.label_selector.is_some() || input.field_selector.is_some();
 
         let pages = Paging {
@@ -122,14 +121,15 @@ impl Tool for K8sList {
         let is_pod = target.resource.group.is_empty() && target.resource.kind == "Pod";
         if is_pod && !input.detail {
             let pods: kube::Api<Pod> = match namespace {
-                Some(namespace) => kube::Api::namespaced(context.kube()?, namespace),
-                None => kube::Api::all(context.kube()?),
+                Some(namespace) => kube::Api::namespaced(client, namespace),
+                None => kube::Api::all(client),
             };
             let (pods, token, remaining) =
                 pages.read(&pods).await.map_err(|e| list_error(context, e, selectors))?;
             let rows = json!(super::pod_summary_rows(&pods));
             return Ok(listing(&target, namespace, pods.len(), token, remaining, "rows", rows));
         }
+        let api = target.api(client, namespace);
         let (objects, token, remaining) =
             pages.read(&api).await.map_err(|e| list_error(context, e, selectors))?;
         let count = objects.len();

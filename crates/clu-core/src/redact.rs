@@ -18,6 +18,11 @@
 //! last range taken, just as a second pass would see only a marker there. Markers from an
 //! earlier pass are never cut into, so redacting what was redacted changes nothing.
 //!
+//! Text that held a secret is scanned again after the secrets are replaced, until a scan finds
+//! nothing, which makes redaction idempotent. The later scans are not searches: the triggers
+//! of the replaced text follow from those of the scan before and from where the markers went,
+//! so only the matchers run again, at the same triggers.
+//!
 //! # Rules for names that look sensitive
 //!
 //! A value is redacted for its key name alone (kind `sensitive-value`, or a more precise kind
@@ -62,6 +67,7 @@ use std::sync::{Arc, LazyLock};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+use smallvec::SmallVec;
 
 macro_rules! kinds {
     ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
@@ -241,25 +247,68 @@ impl Redactor {
         text: &'a str,
         redactions: &mut Redactions,
     ) -> Cow<'a, str> {
+        self.redact_to_fixed_point(text, redactions, recording_limit(text.len()))
+    }
+
+    /// Scans `text` and splices what was found until a scan finds nothing, keeping at most
+    /// `limit` triggers of one scan for the next.
+    fn redact_to_fixed_point<'a>(
+        &self,
+        text: &'a str,
+        redactions: &mut Redactions,
+        limit: usize,
+    ) -> Cow<'a, str> {
+        let mut met = Met::new(limit);
         let mut found = Vec::new();
-        self.scan(text.as_bytes(), &mut found);
+        self.scan(text.as_bytes(), Hits::Search, &mut met, &mut found);
         if found.is_empty() {
             return Cow::Borrowed(text);
         }
-        let mut redacted = splice(text, &found, redactions);
+        let (mut redacted, spliced_all) = splice(text, &mut found, redactions);
 
-        // Two rules can disagree on where a token ends (the base64 run after `Basic` can
-        // swallow the start of an `sk-…` key found after it), so one pass may leave what a
-        // second would redact. Passing again until nothing more is found makes redaction
-        // idempotent. Every pass turns text into markers, which later passes never touch, so
-        // it ends; only text that held a secret pays for the extra passes.
+        // Two rules can disagree on where a token ends (the base64 run after `Basic` runs on
+        // into an access key ID after it, and decodes to credentials only once the ID is a
+        // marker), so one pass may leave what a second would redact. Passing again until
+        // nothing more is found makes redaction idempotent. Every pass turns text into
+        // markers, which later passes never touch, so it ends; only text that held a secret
+        // pays for the extra passes.
+        //
+        // A later pass does not search the text for triggers again: the triggers of the
+        // spliced text are those of the pass before, moved by the splice, less those the
+        // splice overwrote, plus a marker where each secret was (see [`spliced_hits`]). Only
+        // when there were more than could be kept is the spliced text searched again.
+        //
+        // Nor does it run the matchers again at a trigger where they found nothing and read
+        // nothing the splice changed: they would find nothing again (see [`Outcome::Settled`]).
+        // That holds only while the pass finds nothing, since a secret found moves what the
+        // matchers after it see; a pass that finds one is done again, checking every trigger.
+        let mut settled = spliced_all;
         for _ in 0..MAX_PASSES {
+            let previous = met.complete().then(|| spliced_hits(&met.hits, &found, settled));
+            met.clear();
             found.clear();
-            self.scan(redacted.as_bytes(), &mut found);
+            let bytes = redacted.as_bytes();
+            match previous.as_deref() {
+                None => self.scan(bytes, Hits::Search, &mut met, &mut found),
+                Some(hits) => {
+                    self.scan(
+                        bytes,
+                        Hits::Recorded { hits, pass_settled: true },
+                        &mut met,
+                        &mut found,
+                    );
+                    if !found.is_empty() {
+                        met.clear();
+                        found.clear();
+                        let every = Hits::Recorded { hits, pass_settled: false };
+                        self.scan(bytes, every, &mut met, &mut found);
+                    }
+                }
+            }
             if found.is_empty() {
                 break;
             }
-            redacted = splice(&redacted, &found, redactions);
+            (redacted, settled) = splice(&redacted, &mut found, redactions);
         }
         Cow::Owned(redacted)
     }
@@ -273,31 +322,56 @@ impl Redactor {
         redactions
     }
 
-    /// Finds the secrets of `bytes`, sorted by start and disjoint. One scan can leave a secret
-    /// that a second finds; [`Redactor::redact_text_counting`] repeats it to a fixed point.
-    fn scan(&self, bytes: &[u8], found: &mut Vec<Found>) {
+    /// Finds the secrets of `bytes`, sorted by start and disjoint, and records in `met` every
+    /// trigger the scan met. One scan can leave a secret that a second finds;
+    /// [`Redactor::redact_text_counting`] repeats it to a fixed point.
+    fn scan(&self, bytes: &[u8], source: Hits<'_>, met: &mut Met, found: &mut Vec<Found>) {
         // What is taken, sorted and disjoint: secrets found so far, and the markers of an
         // earlier pass (as `None`), which a secret may never cut into. The first secret found
         // over a range wins it, and hits inside a taken range are not checked again.
         let mut taken: Vec<(Range<usize>, Option<Kind>)> = Vec::new();
         let mut at = 0;
+        let mut next_recorded = 0;
         while at < bytes.len() {
-            let input = Input::new(bytes).span(at..bytes.len());
-            let Some(hit) = self.triggers.find(input) else { break };
-            at = hit.start() + 1;
-            let trigger = &TRIGGERS[hit.pattern().as_usize()];
+            let hit = match source {
+                Hits::Search => {
+                    let input = Input::new(bytes).span(at..bytes.len());
+                    let Some(hit) = self.triggers.find(input) else { break };
+                    Hit {
+                        start: hit.start(),
+                        trigger: hit.pattern().as_usize(),
+                        outcome: Outcome::Unknown,
+                    }
+                }
+                Hits::Recorded { hits, pass_settled } => {
+                    while hits.get(next_recorded).is_some_and(|hit| hit.start < at) {
+                        next_recorded += 1;
+                    }
+                    let Some(&hit) = hits.get(next_recorded) else { break };
+                    if pass_settled && hit.outcome == Outcome::Settled {
+                        met.record(Hit { outcome: Outcome::Unknown, ..hit });
+                        at = hit.start + 1;
+                        continue;
+                    }
+                    Hit { outcome: Outcome::Unknown, ..hit }
+                }
+            };
+            met.record(hit);
+            at = hit.start + 1;
+            let trigger = &TRIGGERS[hit.trigger];
+            let hit = hit.start..hit.start + trigger.pattern.len();
 
             // The taken range that starts last at or before the hit.
-            let before_hit = taken.partition_point(|(range, _)| range.start <= hit.start());
+            let before_hit = taken.partition_point(|(range, _)| range.start <= hit.start);
             let floor = match before_hit.checked_sub(1).map(|index| &taken[index].0) {
-                Some(range) if range.end > hit.start() => continue,
+                Some(range) if range.end > hit.start => continue,
                 Some(range) => range.end,
                 None => 0,
             };
 
             if matches!(trigger.rule, Rule::Marker) {
-                if let Some(end) = marker_end(bytes, hit.end()) {
-                    insert_if_free(&mut taken, hit.start()..end, None);
+                if let Some(end) = marker_end(bytes, hit.end) {
+                    insert_if_free(&mut taken, hit.start..end, None);
                     at = end;
                 }
                 continue;
@@ -307,13 +381,14 @@ impl Redactor {
             // marker there, which is neither a quote, a name nor a word, just as the start of
             // the text is not. This is what keeps a second pass from finding more.
             let visible = &bytes[floor..];
-            if let Some(secret) =
-                trigger.rule.apply(visible, hit.start() - floor, hit.end() - floor)
-            {
-                let range = secret.start + floor..secret.end + floor;
-                if !cuts_marker(bytes, &range) {
-                    insert_if_free(&mut taken, range, Some(secret.kind));
+            match trigger.rule.check(visible, hit.start - floor, hit.end - floor) {
+                (Some(secret), _) => {
+                    let range = secret.start + floor..secret.end + floor;
+                    if !cuts_marker(bytes, &range) {
+                        insert_if_free(&mut taken, range, Some(secret.kind));
+                    }
                 }
+                (None, reach) => met.missed_last(reach.map(|reach| reach + floor)),
             }
         }
         found.extend(taken.into_iter().filter_map(|(range, kind)| {
@@ -369,7 +444,7 @@ impl Redactor {
         };
         match secret {
             Some(secret) => {
-                let redacted = splice(text, &[secret], redactions);
+                let (redacted, _) = splice(text, &mut vec![secret], redactions);
                 *text = self.redact_text_counting(&redacted, redactions).into_owned();
             }
             None => self.redact_string(text, redactions),
@@ -409,29 +484,179 @@ struct Found {
     kind: Kind,
 }
 
+/// A trigger met in a text: where it starts, its index in [`TRIGGERS`], and what its rule
+/// made of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hit {
+    start: usize,
+    trigger: usize,
+    outcome: Outcome,
+}
+
+/// What a scan learnt at a trigger, for the scan after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Nothing a later scan can use: the trigger was passed over, or its rule found a secret.
+    Unknown,
+    /// The rule found nothing, and read no byte at or after `reach`, if that is known.
+    Missed { reach: Option<usize> },
+    /// In the triggers handed to a later scan: the rule found nothing here in the text before
+    /// the splice, and no byte it read changed, so it would find nothing again. That holds
+    /// while the later scan has found nothing before it, so that it sees from where the
+    /// earlier scan saw.
+    Settled,
+}
+
+impl Hit {
+    fn end(self) -> usize {
+        self.start + TRIGGERS[self.trigger].pattern.len()
+    }
+}
+
+/// The triggers a scan met, in order, up to a limit.
+struct Met {
+    /// Most texts a tool returns are short strings with a trigger or two, so the first few
+    /// are kept on the stack.
+    hits: SmallVec<[Hit; 8]>,
+    limit: usize,
+    overflowed: bool,
+}
+
+impl Met {
+    fn new(limit: usize) -> Met {
+        Met { hits: SmallVec::new(), limit, overflowed: false }
+    }
+
+    fn record(&mut self, hit: Hit) {
+        if self.hits.len() < self.limit {
+            self.hits.push(hit);
+        } else {
+            self.overflowed = true;
+        }
+    }
+
+    /// Notes that the rule of the trigger recorded last found nothing, reading no byte at or
+    /// after `reach` if that is known.
+    fn missed_last(&mut self, reach: Option<usize>) {
+        if let (Some(hit), false) = (self.hits.last_mut(), self.overflowed) {
+            hit.outcome = Outcome::Missed { reach };
+        }
+    }
+
+    /// Whether every trigger met was kept.
+    fn complete(&self) -> bool {
+        !self.overflowed
+    }
+
+    fn clear(&mut self) {
+        self.hits.clear();
+        self.overflowed = false;
+    }
+}
+
+/// How many triggers of one pass are kept for the next: as many as fit in a quarter of the
+/// text's size, and at least 1,024. Text denser in triggers than that is searched again by
+/// each later pass instead.
+fn recording_limit(length: usize) -> usize {
+    (length / 4 / std::mem::size_of::<Hit>()).max(1024)
+}
+
+/// Where a scan takes its triggers from.
+#[derive(Clone, Copy)]
+enum Hits<'a> {
+    /// From searching the text with the trigger automaton.
+    Search,
+    /// From a list known to hold, sorted by start, every trigger of the text outside its
+    /// markers and the start of every marker; passing over those [`Outcome::Settled`] when
+    /// `pass_settled` is set.
+    Recorded { hits: &'a [Hit], pass_settled: bool },
+}
+
+/// The index of the `[redacted:` trigger in [`TRIGGERS`].
+const MARKER_TRIGGER: usize = 0;
+
+/// The triggers of the text [`splice`] makes by replacing `spliced` in a text whose scan met
+/// `met`, in the form [`Hits::Recorded`] needs.
+///
+/// A scan meets every trigger of its text but those inside markers, which it steps over. The
+/// spliced text differs only inside the spliced ranges, each now a marker, so its triggers are:
+///
+/// - the triggers met that lie wholly outside every spliced range, moved by the change in
+///   length of the ranges before them;
+/// - the start of each new marker;
+/// - no trigger crossing the edge of a new marker: only `[redacted:` holds a `[` and no trigger
+///   holds a `]`, so none can run into a marker, which starts with `[`, or out of one, which
+///   ends with `]`.
+///
+/// The markers the text held before are unchanged, because no secret may cut into one.
+///
+/// With `settle`, a trigger whose rule missed is [`Outcome::Settled`] when no spliced range
+/// starts before what the rule read ends, or none follows it at all. `settle` must be false
+/// when the splice left out a range the scan took, since the scan after it would not see that
+/// range as a marker and could see more.
+fn spliced_hits(met: &[Hit], spliced: &[Found], settle: bool) -> Vec<Hit> {
+    let mut hits = Vec::with_capacity(met.len() + spliced.len());
+    // A position after the ranges replaced so far moves by what they added less what they
+    // removed; everything removed lies before it, so the subtraction cannot underflow.
+    let (mut added, mut removed) = (0, 0);
+    let mut ranges = spliced.iter().peekable();
+    let marker = |range: &Found, added: &mut usize, removed: &mut usize| {
+        let start = range.start + *added - *removed;
+        *added += range.kind.marker().len();
+        *removed += range.end - range.start;
+        Hit { start, trigger: MARKER_TRIGGER, outcome: Outcome::Unknown }
+    };
+    for &hit in met {
+        while let Some(range) = ranges.next_if(|range| range.end <= hit.start) {
+            hits.push(marker(range, &mut added, &mut removed));
+        }
+        let next = ranges.peek();
+        if next.is_some_and(|range| range.start < hit.end()) {
+            continue;
+        }
+        let unchanged = match (hit.outcome, next) {
+            (Outcome::Missed { .. }, None) => true,
+            (Outcome::Missed { reach: Some(reach) }, Some(next)) => reach <= next.start,
+            _ => false,
+        };
+        let outcome = if settle && unchanged { Outcome::Settled } else { Outcome::Unknown };
+        hits.push(Hit { start: hit.start + added - removed, trigger: hit.trigger, outcome });
+    }
+    for range in ranges {
+        hits.push(marker(range, &mut added, &mut removed));
+    }
+    hits
+}
+
 /// `text` with every found range replaced by its marker, counting each in `redactions`.
 ///
 /// Ranges arrive sorted and disjoint; one that overlaps its predecessor or does not fall on a
-/// character boundary is skipped rather than trusted.
-fn splice(text: &str, found: &[Found], redactions: &mut Redactions) -> String {
-    let mut out = String::with_capacity(text.len());
+/// character boundary is skipped rather than trusted, and dropped from `found`, which is left
+/// holding exactly the ranges replaced. Returns the text, and whether every range was replaced.
+fn splice(text: &str, found: &mut Vec<Found>, redactions: &mut Redactions) -> (String, bool) {
+    let ranges = found.len();
+    // Room for every marker, so that a long text is never copied again to grow.
+    let markers: usize = found.iter().map(|secret| secret.kind.marker().len()).sum();
+    let mut out = String::with_capacity(text.len().saturating_add(markers));
     let mut copied = 0;
-    for secret in found {
+    found.retain(|secret| {
         let (Some(before), true) =
             (text.get(copied..secret.start), text.is_char_boundary(secret.end))
         else {
-            continue;
+            return false;
         };
         if secret.end <= secret.start {
-            continue;
+            return false;
         }
         out.push_str(before);
         out.push_str(secret.kind.marker());
         redactions.add(secret.kind);
         copied = secret.end;
-    }
+        true
+    });
     out.push_str(text.get(copied..).unwrap_or_default());
-    out
+    let replaced_all = found.len() == ranges;
+    (out, replaced_all)
 }
 
 /// A trigger string and the rule that checks the text around it.
@@ -545,18 +770,40 @@ enum Vendor {
 impl Rule {
     /// The secret this rule finds at the trigger hit `start..end`, if any.
     fn apply(self, bytes: &[u8], start: usize, end: usize) -> Option<Found> {
-        match self {
+        self.check(bytes, start, end).0
+    }
+
+    /// Like [`Rule::apply`]; when nothing is found, also an index that the rule read no byte
+    /// at or after, where that is known without more work.
+    fn check(self, bytes: &[u8], start: usize, end: usize) -> (Option<Found>, Option<usize>) {
+        let secret = match self {
             Rule::AwsId => aws_id_at(bytes, start),
             Rule::Jwt => jwt_at(bytes, start),
             Rule::Pem => pem_at(bytes, start),
             Rule::EncodedPem => encoded_pem_at(bytes, start),
-            Rule::UrlPassword => url_password(bytes, start, end),
+            // The authority is read no further than `MAX_AUTHORITY` bytes after the `://`.
+            Rule::UrlPassword => {
+                return match url_password(bytes, start, end) {
+                    None => (None, Some(end + MAX_AUTHORITY)),
+                    found => (found, None),
+                };
+            }
             Rule::Bearer => bearer_after(bytes, start, end),
             Rule::Basic => basic_after(bytes, start, end),
             Rule::Vendor(vendor) => vendor.token_at(bytes, start),
-            Rule::Name => keyed_value(bytes, start, end),
+            // A name too long or not sensitive is turned down having read only the name and
+            // the byte that ends it.
+            Rule::Name => {
+                let (name_start, name_end) = name_around(bytes, start, end);
+                let name = &bytes[name_start..name_end];
+                if name.len() > MAX_NAME || !is_sensitive_name(name) {
+                    return (None, Some(name_end + 1));
+                }
+                keyed_value(bytes, name_start, name_end)
+            }
             Rule::Marker => None,
-        }
+        };
+        (secret, None)
     }
 }
 
@@ -582,6 +829,32 @@ fn marker_end(bytes: &[u8], from: usize) -> Option<usize> {
 const MAX_VALUE: usize = 64 * 1024;
 const MAX_NAME: usize = 128;
 const MAX_AUTHORITY: usize = 512;
+
+/// A set of bytes for the matchers' tests of one byte at a time. `<[u8]>::contains` calls
+/// `memchr`, whose setup costs far more than a lookup when it runs once per byte of a run.
+struct ByteSet([bool; 256]);
+
+impl ByteSet {
+    const fn of(bytes: &[u8]) -> ByteSet {
+        let mut set = [false; 256];
+        let mut index = 0;
+        while index < bytes.len() {
+            set[bytes[index] as usize] = true;
+            index += 1;
+        }
+        ByteSet(set)
+    }
+
+    fn contains(&self, byte: u8) -> bool {
+        self.0[usize::from(byte)]
+    }
+}
+
+static NAME_PUNCTUATION: ByteSet = ByteSet::of(b"_.-");
+static SCHEME_PUNCTUATION: ByteSet = ByteSet::of(b"+.-");
+static AUTHORITY_END: ByteSet = ByteSet::of(b"/?#\"'<>\\`");
+static BEARER_PUNCTUATION: ByteSet = ByteSet::of(b"._~+/=-");
+static PEM_PUNCTUATION: ByteSet = ByteSet::of(b"\\:,-");
 
 fn at(bytes: &[u8], index: usize) -> Option<u8> {
     bytes.get(index).copied()
@@ -676,7 +949,7 @@ fn pem_at(bytes: &[u8], start: usize) -> Option<Found> {
     let body_start = header_end + DASHES.len();
     let limit = bytes.len().min(body_start + MAX_VALUE);
     let is_body =
-        |byte: u8| is_base64(byte) || byte.is_ascii_whitespace() || b"\\:,-".contains(&byte);
+        |byte: u8| is_base64(byte) || byte.is_ascii_whitespace() || PEM_PUNCTUATION.contains(byte);
     let mut end = body_start;
     while end < limit && is_body(bytes[end]) && !starts_with_at(bytes, end, DASHES) {
         end += 1;
@@ -755,7 +1028,7 @@ fn url_password(bytes: &[u8], start: usize, end: usize) -> Option<Found> {
         .iter()
         .rev()
         .take(32)
-        .take_while(|&&byte| byte.is_ascii_alphanumeric() || b"+.-".contains(&byte))
+        .take_while(|&&byte| byte.is_ascii_alphanumeric() || SCHEME_PUNCTUATION.contains(byte))
         .count();
     let scheme = &bytes[start - scheme_length..start];
     if !scheme.first().is_some_and(u8::is_ascii_alphabetic) {
@@ -764,7 +1037,7 @@ fn url_password(bytes: &[u8], start: usize, end: usize) -> Option<Found> {
     let authority = bytes[end..]
         .iter()
         .take(MAX_AUTHORITY)
-        .take_while(|&&byte| !byte.is_ascii_whitespace() && !b"/?#\"'<>\\`".contains(&byte))
+        .take_while(|&&byte| !byte.is_ascii_whitespace() && !AUTHORITY_END.contains(byte))
         .count();
     let authority = &bytes[end..end + authority];
     let at_sign = memchr::memrchr(b'@', authority)?;
@@ -810,7 +1083,7 @@ fn bearer_after(bytes: &[u8], start: usize, end: usize) -> Option<Found> {
 }
 
 fn is_bearer_token_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"._~+/=-".contains(&byte)
+    byte.is_ascii_alphanumeric() || BEARER_PUNCTUATION.contains(byte)
 }
 
 /// The credentials after a `Basic` scheme word, if they decode to printable `user:password`.
@@ -921,7 +1194,7 @@ fn shaped_value(bytes: &[u8], start: usize, end: usize) -> Option<Found> {
 }
 
 fn is_name_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"_.-".contains(&byte)
+    byte.is_ascii_alphanumeric() || NAME_PUNCTUATION.contains(byte)
 }
 
 /// A quote around a key or value: `"`, `'`, or `\"` inside a JSON string.
@@ -981,18 +1254,16 @@ impl Quote {
     }
 }
 
-/// The value of the sensitive name around the hit `start..end`: `name=value`, `name: value`,
-/// `"name": "value"`, or the `value` of a `name`/`value` pair whose name is sensitive.
-fn keyed_value(bytes: &[u8], start: usize, end: usize) -> Option<Found> {
+/// The name around the hit `start..end`, as its start and end.
+fn name_around(bytes: &[u8], start: usize, end: usize) -> (usize, usize) {
     let name_start = start - bytes[..start].iter().rev().take_while(|&&b| is_name_byte(b)).count();
-    let name_end = end + run(bytes, end, is_name_byte);
-    if name_end - name_start > MAX_NAME {
-        return None;
-    }
+    (name_start, end + run(bytes, end, is_name_byte))
+}
+
+/// The value of the sensitive name at `name_start..name_end`: `name=value`, `name: value`,
+/// `"name": "value"`, or the `value` of a `name`/`value` pair whose name is sensitive.
+fn keyed_value(bytes: &[u8], name_start: usize, name_end: usize) -> Option<Found> {
     let name = &bytes[name_start..name_end];
-    if !is_sensitive_name(name) {
-        return None;
-    }
 
     let quote = Quote::ending_at(bytes, name_start).filter(|quote| quote.is_at(bytes, name_end));
     let after_name = name_end + quote.map_or(0, Quote::len);
@@ -1052,13 +1323,20 @@ fn delimit_value(bytes: &[u8], start: usize, delimiting: Delimiting) -> Option<(
         let contents = start + quote.len();
         return Some((contents, quote.closing_from(bytes, contents)?));
     }
-    let stop: &[u8] = match delimiting {
-        Delimiting::Token => b" \t\r\n,;&\"'}])<>\\|`",
-        Delimiting::Semicolons => b"\r\n;\"'\\",
-        Delimiting::Line => b"\r\n\"'\\",
+    static TOKEN_END: ByteSet = ByteSet::of(b" \t\r\n,;&\"'}])<>\\|`");
+    static SEMICOLONS_END: ByteSet = ByteSet::of(b"\r\n;\"'\\");
+    static LINE_END: ByteSet = ByteSet::of(b"\r\n\"'\\");
+    let stop = match delimiting {
+        Delimiting::Token => &TOKEN_END,
+        Delimiting::Semicolons => &SEMICOLONS_END,
+        Delimiting::Line => &LINE_END,
     };
-    let length = bytes[start..].iter().take(MAX_VALUE).take_while(|&&b| !stop.contains(&b)).count();
+    let length = bytes[start..].iter().take(MAX_VALUE).take_while(|&&b| !stop.contains(b)).count();
     let mut end = start + length;
+    // A value cut by the limit ends on a character boundary, so that it can be replaced.
+    while end > start && at(bytes, end).is_some_and(|byte| byte & 0xc0 == 0x80) {
+        end -= 1;
+    }
     while end > start && bytes[end - 1] == b' ' {
         end -= 1;
     }
@@ -1281,45 +1559,65 @@ fn is_not_a_secret(name: &[u8], value: &[u8], typing: Typing) -> bool {
         || STATE_WORDS.iter().any(|word| value.eq_ignore_ascii_case(word))
 }
 
-/// A name lowercased with its separators removed, kept on the stack, with a map back to the
-/// original bytes so that word boundaries can be checked.
+/// How many letters of a name [`Normalized`] keeps: more than the longest ending it is asked
+/// about.
+const NAME_TAIL: usize = 32;
+
+/// The last letters of a name, lowercased with its separators removed and kept on the stack,
+/// with a map back to the original bytes so that word boundaries can be checked. Only the last
+/// [`NAME_TAIL`] letters are kept, because every question asked of a name is how it ends.
 struct Normalized {
-    letters: [u8; MAX_NAME],
-    origins: [u8; MAX_NAME],
+    letters: [u8; NAME_TAIL],
+    origins: [u8; NAME_TAIL],
+    /// How many letters are kept, at the end of the arrays.
     length: usize,
+    /// Whether the kept letters are all the letters of the name.
+    whole: bool,
 }
 
 impl Normalized {
     fn new(name: &[u8]) -> Self {
+        let name = &name[..name.len().min(MAX_NAME)];
         let mut normalized =
-            Normalized { letters: [0; MAX_NAME], origins: [0; MAX_NAME], length: 0 };
-        for (index, &byte) in name.iter().enumerate().take(MAX_NAME) {
+            Normalized { letters: [0; NAME_TAIL], origins: [0; NAME_TAIL], length: 0, whole: true };
+        for (index, &byte) in name.iter().enumerate().rev() {
             if byte.is_ascii_alphanumeric() {
-                normalized.letters[normalized.length] = byte.to_ascii_lowercase();
-                normalized.origins[normalized.length] = index as u8;
+                if normalized.length == NAME_TAIL {
+                    normalized.whole = false;
+                    break;
+                }
                 normalized.length += 1;
+                normalized.letters[NAME_TAIL - normalized.length] = byte.to_ascii_lowercase();
+                normalized.origins[NAME_TAIL - normalized.length] = index as u8;
             }
         }
         normalized
     }
 
     fn as_bytes(&self) -> &[u8] {
-        &self.letters[..self.length]
+        &self.letters[NAME_TAIL - self.length..]
     }
 
     fn ends_with(&self, suffix: &[u8]) -> bool {
+        debug_assert!(suffix.len() < NAME_TAIL, "an ending longer than the letters kept");
         self.as_bytes().ends_with(suffix)
     }
 
     /// Whether the last `suffix_length` letters start a word of `name`: at its start, after a
     /// separator, or at a lower-to-upper case change.
     fn starts_word(&self, name: &[u8], suffix_length: usize) -> bool {
+        debug_assert!(suffix_length < NAME_TAIL, "a word longer than the letters kept");
         let Some(first) = self.length.checked_sub(suffix_length) else { return false };
-        if first == 0 {
-            return true;
+        if suffix_length == 0 {
+            return false;
         }
-        let origin = usize::from(self.origins[first]);
-        let previous = usize::from(self.origins[first - 1]);
+        if first == 0 {
+            // The word starts the name, unless letters before it were not kept.
+            return self.whole;
+        }
+        let origins = &self.origins[NAME_TAIL - self.length..];
+        let origin = usize::from(origins[first]);
+        let previous = usize::from(origins[first - 1]);
         origin != previous + 1
             || (name[origin].is_ascii_uppercase() && !name[previous].is_ascii_uppercase())
     }

@@ -226,15 +226,18 @@ impl FindingsStore {
     }
 
     async fn record(&self, source: &str, report: ScanReport) {
+        // Kept here before it is published: a reader in between would otherwise find the
+        // shared copy newer than this replica's previous report, and answer it, which lacks
+        // the result when the result is too large to share.
+        self.reports
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(source.to_owned(), report.clone());
         if let Some(shared) = &self.shared
             && let Err(error) = shared.publish(source, &report).await
         {
             tracing::warn!(source, %error, "cannot publish the scan to the shared ConfigMap");
         }
-        self.reports
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(source.to_owned(), report);
     }
 
     /// Every source's newest report, this replica's or the shared one, whichever is later.

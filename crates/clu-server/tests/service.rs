@@ -1078,7 +1078,13 @@ async fn a_follower_answers_the_findings_the_leader_published() {
     assert!(huge["error"].as_str().unwrap().contains("(agent-0)"), "{huge}");
     // The leader still answers its own full result.
     let own = leader.json("/v1/findings").await;
-    assert!(own["sources"]["huge"]["result"]["blob"].is_string());
+    let own_huge = &own["sources"]["huge"];
+    assert!(
+        own_huge["result"]["blob"].is_string(),
+        "{} {}",
+        own_huge["outcome"],
+        own_huge["error"]
+    );
 
     follower.shut_down().await.unwrap();
     leader.shut_down().await.unwrap();

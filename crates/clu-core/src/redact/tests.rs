@@ -276,6 +276,113 @@ fn env_pairs_in_text() {
 }
 
 #[test]
+fn long_names_are_judged_by_how_they_end() {
+    // More letters than the normalised tail keeps: only the ending decides.
+    let long = "the_orders_service_primary_database_connection_pool_";
+    assert!(Normalized::new(long.as_bytes()).length < long.len());
+    assert!(is_sensitive_name(format!("{long}password").as_bytes()));
+    assert!(is_sensitive_name(format!("{long}db_pass").as_bytes()));
+    assert!(is_sensitive_name(format!("{long}Auth").as_bytes()));
+    assert!(!is_sensitive_name(format!("{long}password_policy").as_bytes()));
+    assert!(!is_sensitive_name(format!("{long}bypass").as_bytes()));
+    assert!(!is_sensitive_name(format!("{long}NextToken").as_bytes()));
+    check(
+        &format!("{long}password=hunter2"),
+        &format!("{long}password=[redacted:sensitive-value]"),
+    );
+    // A word at the start of a short name starts a word; `pass` is a whole word here.
+    assert!(is_sensitive_name(b"pass"));
+    assert!(is_sensitive_name(b"PASS"));
+    assert!(!is_sensitive_name(b"compass"));
+}
+
+#[test]
+fn every_ending_fits_the_letters_a_name_keeps() {
+    for ending in SENSITIVE_ENDINGS.iter().chain(SENSITIVE_WORDS).chain(NON_CREDENTIAL_TOKENS) {
+        assert!(ending.len() < NAME_TAIL, "{:?}", String::from_utf8_lossy(ending));
+    }
+}
+
+#[test]
+fn the_kept_tail_answers_as_the_whole_normalised_name_would() {
+    // The whole name normalised, with where each letter came from, as the tail must agree with.
+    fn whole(name: &[u8]) -> (Vec<u8>, Vec<usize>) {
+        name.iter()
+            .take(MAX_NAME)
+            .enumerate()
+            .filter(|(_, byte)| byte.is_ascii_alphanumeric())
+            .map(|(index, byte)| (byte.to_ascii_lowercase(), index))
+            .unzip()
+    }
+    fn starts_word(name: &[u8], suffix_length: usize) -> bool {
+        let (_, origins) = whole(name);
+        let Some(first) = origins.len().checked_sub(suffix_length) else { return false };
+        first == 0 || {
+            let (origin, previous) = (origins[first], origins[first - 1]);
+            origin != previous + 1
+                || (name[origin].is_ascii_uppercase() && !name[previous].is_ascii_uppercase())
+        }
+    }
+    const WORDS: &[&str] = &[
+        "db",
+        "Pass",
+        "pass",
+        "PASS",
+        "word",
+        "Auth",
+        "auth",
+        "token",
+        "Token",
+        "secret",
+        "key",
+        "Key",
+        "next",
+        "api",
+        "_",
+        "-",
+        ".",
+        "x",
+        "9",
+        "connection",
+        "pool",
+        "by",
+    ];
+    let mut random = Xorshift(0x7a11);
+    let endings = SENSITIVE_ENDINGS.iter().chain(SENSITIVE_WORDS).chain(NON_CREDENTIAL_TOKENS);
+    let endings: Vec<&[u8]> = endings.copied().collect();
+    for _ in 0..20_000 {
+        let name: String =
+            (0..random.below(40)).map(|_| WORDS[random.below(WORDS.len())]).collect();
+        let name = name.as_bytes();
+        let normalized = Normalized::new(name);
+        let (letters, _) = whole(name);
+        for ending in &endings {
+            assert_eq!(normalized.ends_with(ending), letters.ends_with(ending), "{name:?}");
+        }
+        for length in 1..8 {
+            assert_eq!(
+                normalized.starts_word(name, length),
+                starts_word(name, length),
+                "{:?} {length}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_value_cut_by_the_length_limit_is_still_redacted() {
+    // The limit falls inside a two-byte character: the value is redacted up to the character
+    // before it, and what lies past the limit is left as text.
+    let input = format!("password=x{}", "é".repeat(40_000));
+    let redacted = Redactor::new().redact_text(&input);
+    assert!(redacted.starts_with("password=[redacted:sensitive-value]é"), "{}", &redacted[..64]);
+    // The value is `x` and as many whole characters as fit in the limit: one byte short of it.
+    let marker = Kind::SensitiveValue.marker();
+    assert_eq!(redacted.len(), input.len() - (MAX_VALUE - 1) + marker.len());
+}
+
+#[test]
 fn near_misses_stay_identical() {
     let near_misses = [
         "the AKIA prefix marks long-term keys",
@@ -562,85 +669,100 @@ impl Xorshift {
     }
 }
 
+/// Fragments of triggers and their surroundings, mixed with multibyte characters so that
+/// every matcher sees truncated and misaligned input.
+const PIECES: &[&str] = &[
+    "AKIA",
+    "ASIAY34F",
+    "IOSFODNN7EXAMPLE",
+    "eyJ",
+    "eyJhbGciOiJIUzI1NiJ9",
+    ".",
+    "-----BEGIN ",
+    "PRIVATE KEY-----",
+    "-----END ",
+    "-----",
+    "LS0tLS1CRUdJ",
+    "://",
+    "user:",
+    "@",
+    "/",
+    "bearer ",
+    "Basic ",
+    "YWxhZGRpbjpvcGVuc2VzYW1l",
+    "ghp_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "sk_live_",
+    "AIza",
+    "npm_",
+    "sk-",
+    "sk-ant-",
+    "SG.",
+    "password",
+    "Token",
+    "secret",
+    "api_key",
+    "auth",
+    "session",
+    "cookie",
+    "creds",
+    "pwd",
+    "\"",
+    "\\\"",
+    "'",
+    ":",
+    "=",
+    "=>",
+    ";",
+    ",",
+    " ",
+    "\n",
+    "\\n",
+    "name",
+    "value",
+    "{",
+    "}",
+    "[",
+    "]",
+    "é",
+    "日本",
+    "\u{1F600}",
+    "\u{0}",
+    "$",
+    "${",
+    "|",
+    "0123456789",
+    "abcdefghij",
+    "[redacted:jwt]",
+    "[redacted:",
+    "[redacted:aws-",
+    "key",
+    "KEY",
+    "Bearer",
+    "\r\n",
+    "AKIAIOSFODNN7EXAMPLE",
+    "dGVzdDp0ZXN0",
+];
+
+/// Up to 24 random pieces.
+fn soup(random: &mut Xorshift) -> String {
+    let mut input = String::new();
+    for _ in 0..random.below(24) {
+        input.push_str(PIECES[random.below(PIECES.len())]);
+    }
+    input
+}
+
 #[test]
 fn arbitrary_input_never_panics_and_settles() {
-    // Fragments of triggers and their surroundings, mixed with multibyte characters so that
-    // every matcher sees truncated and misaligned input.
-    const PIECES: &[&str] = &[
-        "AKIA",
-        "ASIAY34F",
-        "IOSFODNN7EXAMPLE",
-        "eyJ",
-        "eyJhbGciOiJIUzI1NiJ9",
-        ".",
-        "-----BEGIN ",
-        "PRIVATE KEY-----",
-        "-----END ",
-        "-----",
-        "LS0tLS1CRUdJ",
-        "://",
-        "user:",
-        "@",
-        "/",
-        "bearer ",
-        "Basic ",
-        "YWxhZGRpbjpvcGVuc2VzYW1l",
-        "ghp_",
-        "github_pat_",
-        "glpat-",
-        "xoxb-",
-        "sk_live_",
-        "AIza",
-        "npm_",
-        "sk-",
-        "sk-ant-",
-        "SG.",
-        "password",
-        "Token",
-        "secret",
-        "api_key",
-        "auth",
-        "session",
-        "cookie",
-        "creds",
-        "pwd",
-        "\"",
-        "\\\"",
-        "'",
-        ":",
-        "=",
-        "=>",
-        ";",
-        ",",
-        " ",
-        "\n",
-        "\\n",
-        "name",
-        "value",
-        "{",
-        "}",
-        "[",
-        "]",
-        "é",
-        "日本",
-        "\u{1F600}",
-        "\u{0}",
-        "$",
-        "${",
-        "|",
-        "0123456789",
-        "abcdefghij",
-        "[redacted:jwt]",
-    ];
     let redactor = Redactor::new();
     // Several seeds: the rare soups where two rules disagree on a token's end need many tries.
     for seed in [0x5eed_cafe_f00d_d00d_u64, 1, 0xdead_beef, 0x1234_5678_9abc, 42] {
         let mut random = Xorshift(seed);
         for _ in 0..20_000 {
-            let mut input = String::new();
-            for _ in 0..random.below(24) {
-                input.push_str(PIECES[random.below(PIECES.len())]);
-            }
+            let input = soup(&mut random);
             let once = redactor.redact_text(&input).into_owned();
             let twice = redactor.redact_text(&once);
             assert_eq!(twice, once, "not idempotent on {input:?}");
@@ -659,6 +781,185 @@ fn arbitrary_input_never_panics_and_settles() {
         let text = String::from_utf8_lossy(&bytes);
         let once = redactor.redact_text(&text).into_owned();
         assert_eq!(redactor.redact_text(&once), once);
+    }
+}
+
+/// Redaction as it is defined: after each splice the whole text is searched for triggers and
+/// scanned again, until a scan finds nothing. Returns the text, what was replaced, and how
+/// many scans found something.
+fn redact_by_whole_rescans(redactor: &Redactor, text: &str) -> (String, Redactions, usize) {
+    let mut redactions = Redactions::default();
+    let mut text = text.to_owned();
+    let mut finding_scans = 0;
+    loop {
+        let mut found = Vec::new();
+        redactor.scan(text.as_bytes(), Hits::Search, &mut Met::new(usize::MAX), &mut found);
+        if found.is_empty() || finding_scans > MAX_PASSES {
+            return (text, redactions, finding_scans);
+        }
+        finding_scans += 1;
+        text = splice(&text, &mut found, &mut redactions).0;
+    }
+}
+
+/// Soups of pieces, and lines of the shapes that real logs and manifests have.
+fn differential_inputs() -> impl Iterator<Item = String> {
+    let mut random = Xorshift(0x0dd_ba11_5eed);
+    let lines = [
+        "{\"env\":[{\"name\":\"DB_PASSWORD\",\"value\":\"correct-horse-battery\"}]}",
+        "Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l sk-proj1234567890abcdefghij",
+        "url=postgres://orders:hunter2@db.internal:5432/orders token=ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+        "- name: API_TOKEN\n  value: s3cr3t-value\n",
+        "password=\"abc\ndef\" -----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "Cookie: session=abc123; theme=dark\r\nX-Amz-Security-Token: FwoGZXIvYXdzEJr",
+        // The base64 run after `Basic` swallows the slash before an access key ID; once the ID
+        // is a marker the run decodes to printable credentials, which a second scan redacts.
+        "Basic YWxhZGRpbjpvcGVuc2VzYW1l/",
+    ];
+    // Soups that random search found to need a second scan that finds something.
+    let known = [
+        "AIzaToken:\\\"glpat-Token-----ghp_$Basic eyJhbGciOiJIUzI1NiJ9/AKIAIOSFODNN7EXAMPLE[redacted:\\nsk-ant-.",
+        "bearer \0\r\n[redacted:日本[redacted:aws-passwordglpat-KEY-----END \0{Basic eyJhbGciOiJIUzI1NiJ9/AKIAIOSFODNN7EXAMPLE",
+        "passwordIOSFODNN7EXAMPLE;user:Basic dGVzdDp0ZXN0KEY/AKIAIOSFODNN7EXAMPLE-----BEGIN sk_live_/Bearer].user:valuenameécookie]",
+    ];
+    // A value cut by the length limit inside a character, which the splice leaves out.
+    let cut = format!(
+        "password=x{} Basic YWxhZGRpbjpvcGVuc2VzYW1l/AKIAIOSFODNN7EXAMPLE",
+        "é".repeat(40_000)
+    );
+    known.into_iter().map(str::to_owned).chain([cut]).chain((0..60_000).map(move |_| {
+        if random.below(4) == 0 {
+            let mut text = String::new();
+            for _ in 0..1 + random.below(6) {
+                text.push_str(lines[random.below(lines.len())]);
+                text.push_str(PIECES[random.below(PIECES.len())]);
+            }
+            text
+        } else {
+            soup(&mut random)
+        }
+    }))
+}
+
+#[test]
+fn a_later_pass_meets_the_triggers_a_fresh_search_of_the_spliced_text_meets() {
+    fn places(hits: &[Hit]) -> Vec<(usize, usize)> {
+        hits.iter().map(|hit| (hit.start, hit.trigger)).collect()
+    }
+    let redactor = Redactor::new();
+    let (mut spliced_texts, mut settled) = (0, 0);
+    for input in differential_inputs() {
+        let (mut met, mut found) = (Met::new(usize::MAX), Vec::new());
+        redactor.scan(input.as_bytes(), Hits::Search, &mut met, &mut found);
+        if found.is_empty() {
+            continue;
+        }
+        spliced_texts += 1;
+        let (spliced, spliced_all) = splice(&input, &mut found, &mut Redactions::default());
+        assert!(met.complete());
+        let recorded = spliced_hits(&met.hits, &found, spliced_all);
+        settled += recorded.iter().filter(|hit| hit.outcome == Outcome::Settled).count();
+
+        let (mut searched_met, mut searched_found) = (Met::new(usize::MAX), Vec::new());
+        redactor.scan(spliced.as_bytes(), Hits::Search, &mut searched_met, &mut searched_found);
+        assert_eq!(
+            places(&recorded),
+            places(&searched_met.hits),
+            "triggers of {spliced:?}, spliced from {input:?}"
+        );
+
+        for pass_settled in [false, true] {
+            let (mut recorded_met, mut recorded_found) = (Met::new(usize::MAX), Vec::new());
+            let source = Hits::Recorded { hits: &recorded, pass_settled };
+            redactor.scan(spliced.as_bytes(), source, &mut recorded_met, &mut recorded_found);
+            if pass_settled && !recorded_found.is_empty() {
+                // Passing over settled triggers is trusted only by a scan that finds nothing.
+                continue;
+            }
+            assert_eq!(recorded_found, searched_found, "secrets of {spliced:?}");
+            if !pass_settled {
+                assert_eq!(recorded_met.hits, searched_met.hits, "triggers met in {spliced:?}");
+            }
+        }
+    }
+    assert!(spliced_texts > 10_000, "only {spliced_texts} inputs held a secret");
+    assert!(settled > 10_000, "only {settled} triggers were settled");
+}
+
+#[test]
+fn redaction_equals_rescanning_the_whole_text_to_a_fixed_point() {
+    let redactor = Redactor::new();
+    let mut needing_more_scans = 0;
+    for input in differential_inputs() {
+        let mut redactions = Redactions::default();
+        let redacted = redactor.redact_text_counting(&input, &mut redactions);
+        let (expected, expected_redactions, finding_scans) =
+            redact_by_whole_rescans(&redactor, &input);
+        assert_eq!(redacted, expected, "redaction of {input:?}");
+        assert_eq!(redactions, expected_redactions, "counts for {input:?}");
+        // With room for fewer triggers than the text holds, later passes search again.
+        for limit in [0, 2] {
+            let mut redactions = Redactions::default();
+            let redacted = redactor.redact_to_fixed_point(&input, &mut redactions, limit);
+            assert_eq!(redacted, expected, "redaction of {input:?} keeping {limit} triggers");
+            assert_eq!(redactions, expected_redactions, "counts for {input:?}");
+        }
+        if finding_scans > 1 {
+            needing_more_scans += 1;
+        }
+    }
+    // The inputs must reach the later passes, or this compares only first passes.
+    assert!(needing_more_scans > 20, "{needing_more_scans} inputs needed a second finding scan");
+}
+
+#[test]
+fn triggers_are_kept_for_later_passes_up_to_a_quarter_of_the_text() {
+    assert_eq!(recording_limit(0), 1024);
+    assert_eq!(recording_limit(8 << 20), (8 << 20) / 4 / std::mem::size_of::<Hit>());
+    assert!(recording_limit(1 << 30) * std::mem::size_of::<Hit>() <= (1 << 30) / 4);
+
+    let mut met = Met::new(2);
+    for start in 0..3 {
+        met.record(Hit { start, trigger: MARKER_TRIGGER, outcome: Outcome::Unknown });
+    }
+    assert_eq!(met.hits.len(), 2);
+    assert!(!met.complete());
+    met.clear();
+    assert!(met.complete() && met.hits.is_empty());
+
+    // Text denser in triggers than can be kept is still redacted to the same fixed point.
+    let dense =
+        format!("{}Basic YWxhZGRpbjpvcGVuc2VzYW1l/AKIAIOSFODNN7EXAMPLE", "key ".repeat(3000));
+    let (expected, _, finding_scans) = redact_by_whole_rescans(&Redactor::new(), &dense);
+    assert_eq!(finding_scans, 2);
+    let mut met = Met::new(recording_limit(dense.len()));
+    Redactor::new().scan(dense.as_bytes(), Hits::Search, &mut met, &mut Vec::new());
+    assert!(!met.complete(), "the first scan kept all {} triggers", met.hits.len());
+    assert_eq!(Redactor::new().redact_text(&dense), expected);
+}
+
+#[test]
+fn the_marker_trigger_is_the_one_later_passes_name() {
+    assert_eq!(TRIGGERS[MARKER_TRIGGER].pattern, b"[redacted:");
+    assert!(matches!(TRIGGERS[MARKER_TRIGGER].rule, Rule::Marker));
+}
+
+#[test]
+fn no_trigger_is_a_prefix_of_another() {
+    // At any position at most one trigger can start, so the list of triggers met in a text
+    // does not depend on which of two overlapping ones a search prefers.
+    for (index, trigger) in TRIGGERS.iter().enumerate() {
+        for (other_index, other) in TRIGGERS.iter().enumerate() {
+            if index != other_index {
+                assert!(
+                    !other.pattern.starts_with(trigger.pattern),
+                    "{:?} starts {:?}",
+                    String::from_utf8_lossy(trigger.pattern),
+                    String::from_utf8_lossy(other.pattern)
+                );
+            }
+        }
     }
 }
 

@@ -282,9 +282,9 @@ impl Redactor {
         // nothing the splice changed: they would find nothing again (see [`Outcome::Settled`]).
         // That holds only while the pass finds nothing, since a secret found moves what the
         // matchers after it see; a pass that finds one is done again, checking every trigger.
-        let mut settled = spliced_all;
+        let mut replaced_all = spliced_all;
         for _ in 0..MAX_PASSES {
-            let previous = met.complete().then(|| spliced_hits(&met.hits, &found, settled));
+            let previous = met.complete().then(|| spliced_hits(&met.hits, &found, replaced_all));
             met.clear();
             found.clear();
             let bytes = redacted.as_bytes();
@@ -308,7 +308,7 @@ impl Redactor {
             if found.is_empty() {
                 break;
             }
-            (redacted, settled) = splice(&redacted, &mut found, redactions);
+            (redacted, replaced_all) = splice(&redacted, &mut found, redactions);
         }
         Cow::Owned(redacted)
     }

@@ -4,8 +4,13 @@
 mod net_fixtures;
 
 use clu_core::guard::Recorder;
-use net_fixtures::{assert_declared_equals_used, call, ok, seed};
+use net_fixtures::{World, assert_declared_equals_used, call, ok, seed};
 use serde_json::{Value, json};
+
+/// The reachability tool's answer to `input` in `world`, recorded by `recorder`.
+async fn reach(world: &World, recorder: &Recorder, input: Value) -> Value {
+    ok(&world.config, recorder, "network_check_reachability", input).await
+}
 
 fn blockers(output: &Value) -> Vec<(String, String, Option<i64>)> {
     output["verdict"]["blocked_by"]
@@ -26,13 +31,9 @@ fn blockers(output: &Value) -> Vec<(String, String, Option<i64>)> {
 async fn a_security_group_without_the_database_port_blocks_and_is_named() {
     let world = seed("reach-closed").await;
     let recorder = Recorder::new();
-    let output = ok(
-        &world.config,
-        &recorder,
-        "network_check_reachability",
-        json!({"source": world.app_instance, "target": world.closed_db}),
-    )
-    .await;
+    let output =
+        reach(&world, &recorder, json!({"source": world.app_instance, "target": world.closed_db}))
+            .await;
 
     assert_eq!(output["verdict"]["reachable"], false, "{output:#}");
     assert_eq!(output["flow"]["port"], 5432, "the RDS instance's own port is the default");
@@ -49,10 +50,9 @@ async fn a_security_group_without_the_database_port_blocks_and_is_named() {
 async fn a_group_admitting_the_source_group_reaches_the_database_by_endpoint() {
     let world = seed("reach-open").await;
     let recorder = Recorder::new();
-    let output = ok(
-        &world.config,
+    let output = reach(
+        &world,
         &recorder,
-        "network_check_reachability",
         json!({"source": world.app_instance, "target": world.open_db_endpoint}),
     )
     .await;
@@ -87,10 +87,9 @@ async fn a_group_admitting_the_source_group_reaches_the_database_by_endpoint() {
 async fn a_network_acl_deny_rule_blocks_with_its_number() {
     let world = seed("reach-acl").await;
     let recorder = Recorder::new();
-    let output = ok(
-        &world.config,
+    let output = reach(
+        &world,
         &recorder,
-        "network_check_reachability",
         json!({"source": world.app_instance, "target": world.locked_instance, "port": 5432}),
     )
     .await;
@@ -101,10 +100,9 @@ async fn a_network_acl_deny_rule_blocks_with_its_number() {
     );
 
     // Another port passes the same ACL at rule 100 and the target group does not admit it.
-    let other = ok(
-        &world.config,
+    let other = reach(
+        &world,
         &recorder,
-        "network_check_reachability",
         json!({"source": world.app_instance, "target": world.locked_instance, "port": 22}),
     )
     .await;
@@ -120,31 +118,21 @@ async fn sources_by_subnet_and_group_and_targets_by_address() {
 
     // A subnet has no groups of its own: the database's group admits only a group, so the
     // subnet's addresses are not admitted.
-    let from_subnet = ok(
-        &world.config,
-        &recorder,
-        "network_check_reachability",
-        json!({"source": world.app_subnet, "target": world.open_db}),
-    )
-    .await;
+    let from_subnet =
+        reach(&world, &recorder, json!({"source": world.app_subnet, "target": world.open_db}))
+            .await;
     assert_eq!(from_subnet["verdict"]["reachable"], false, "{from_subnet:#}");
     assert_eq!(from_subnet["source_side"]["addresses"], "10.0.1.0/24");
 
     // A group is judged from a member interface: the app instance's.
-    let from_group = ok(
-        &world.config,
-        &recorder,
-        "network_check_reachability",
-        json!({"source": world.app_group, "target": world.open_db}),
-    )
-    .await;
+    let from_group =
+        reach(&world, &recorder, json!({"source": world.app_group, "target": world.open_db})).await;
     assert_eq!(from_group["verdict"]["reachable"], true, "{from_group:#}");
 
     // An address held by an interface resolves to that interface's groups and subnet.
-    let to_address = ok(
-        &world.config,
+    let to_address = reach(
+        &world,
         &recorder,
-        "network_check_reachability",
         json!({"source": world.locked_instance, "target": world.app_instance_ip, "port": 8080}),
     )
     .await;
@@ -179,10 +167,9 @@ async fn sources_by_subnet_and_group_and_targets_by_address() {
         .send()
         .await
         .unwrap();
-    let through_list = ok(
-        &world.config,
+    let through_list = reach(
+        &world,
         &recorder,
-        "network_check_reachability",
         json!({"source": world.locked_instance, "target": world.app_instance_ip, "port": 8080}),
     )
     .await;
@@ -195,23 +182,18 @@ async fn sources_by_subnet_and_group_and_targets_by_address() {
 async fn missing_ends_are_a_clear_result_and_bad_ids_a_clear_error() {
     let world = seed("reach-missing").await;
     let recorder = Recorder::new();
-    let output = ok(
-        &world.config,
+    let output = reach(
+        &world,
         &recorder,
-        "network_check_reachability",
         json!({"source": world.app_instance, "target": "clu-no-such-database"}),
     )
     .await;
     assert_eq!(output["unresolved"], "RDS instance clu-no-such-database not found");
     assert!(output.get("verdict").is_none());
 
-    let output = ok(
-        &world.config,
-        &recorder,
-        "network_check_reachability",
-        json!({"source": "i-0123456789abcdef0", "target": world.open_db}),
-    )
-    .await;
+    let output =
+        reach(&world, &recorder, json!({"source": "i-0123456789abcdef0", "target": world.open_db}))
+            .await;
     assert_eq!(output["unresolved"], "instance i-0123456789abcdef0 not found");
 
     let outcome = call(

@@ -347,19 +347,20 @@ impl Redactor {
                     while hits.get(next_recorded).is_some_and(|hit| hit.start < at) {
                         next_recorded += 1;
                     }
-                    let Some(&hit) = hits.get(next_recorded) else { break };
-                    if pass_settled && hit.outcome == Outcome::Settled {
-                        met.record(Hit { outcome: Outcome::Unknown, ..hit });
+                    let Some(&recorded) = hits.get(next_recorded) else { break };
+                    let hit = Hit { outcome: Outcome::Unknown, ..recorded };
+                    if pass_settled && recorded.outcome == Outcome::Settled {
+                        met.record(hit);
                         at = hit.start + 1;
                         continue;
                     }
-                    Hit { outcome: Outcome::Unknown, ..hit }
+                    hit
                 }
             };
             met.record(hit);
             at = hit.start + 1;
             let trigger = &TRIGGERS[hit.trigger];
-            let hit = hit.start..hit.start + trigger.pattern.len();
+            let hit = hit.start..hit.end();
 
             // The taken range that starts last at or before the hit.
             let before_hit = taken.partition_point(|(range, _)| range.start <= hit.start);

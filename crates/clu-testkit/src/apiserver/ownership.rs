@@ -158,6 +158,28 @@ fn is(entry: &Value, manager: &str, operation: &str) -> bool {
     entry["manager"] == json!(manager) && entry["operation"] == json!(operation)
 }
 
+/// Removes `manager`'s entry for `operation` from `entries`, returning the fields it owned, and
+/// takes from every other entry the fields `taken` accepts.
+fn take_over(
+    entries: &mut Vec<Value>,
+    manager: &str,
+    operation: &str,
+    taken: impl Fn(&Path) -> bool,
+) -> BTreeSet<Path> {
+    let owned = entries
+        .iter()
+        .find(|e| is(e, manager, operation))
+        .map(|e| paths(&e["fieldsV1"]))
+        .unwrap_or_default();
+    entries.retain(|e| !is(e, manager, operation));
+    for other in entries.iter_mut() {
+        let kept: BTreeSet<Path> =
+            paths(&other["fieldsV1"]).into_iter().filter(|p| !taken(p)).collect();
+        other["fieldsV1"] = tree(&kept);
+    }
+    owned
+}
+
 /// Records an apply by `manager` of `applied` onto `object` (already merged from `previous`):
 /// the conflicts when it does not force, else the new ownership, with the fields it dropped
 /// removed from `object`.
@@ -187,17 +209,7 @@ pub(super) fn apply(
         return Err(conflicts);
     }
     let taken: BTreeSet<String> = conflicts.iter().map(|c| c.field.clone()).collect();
-    let before = entries
-        .iter()
-        .find(|e| is(e, manager, "Apply"))
-        .map(|e| paths(&e["fieldsV1"]))
-        .unwrap_or_default();
-    entries.retain(|e| !is(e, manager, "Apply"));
-    for other in &mut entries {
-        let kept: BTreeSet<Path> =
-            paths(&other["fieldsV1"]).into_iter().filter(|p| !taken.contains(&render(p))).collect();
-        other["fieldsV1"] = tree(&kept);
-    }
+    let before = take_over(&mut entries, manager, "Apply", |p| taken.contains(&render(p)));
     let others: BTreeSet<Path> = entries.iter().flat_map(|e| paths(&e["fieldsV1"])).collect();
     for dropped in before.difference(&named) {
         if !others.contains(dropped) {
@@ -217,17 +229,7 @@ pub(super) fn update(previous: &Value, object: &mut Value, manager: &str, time: 
         .filter(|field| at(previous, field) != at(object, field))
         .collect();
     let mut entries = entries(previous);
-    let mut owned = entries
-        .iter()
-        .find(|e| is(e, manager, "Update"))
-        .map(|e| paths(&e["fieldsV1"]))
-        .unwrap_or_default();
-    entries.retain(|e| !is(e, manager, "Update"));
-    for other in &mut entries {
-        let kept: BTreeSet<Path> =
-            paths(&other["fieldsV1"]).into_iter().filter(|p| !changed.contains(p)).collect();
-        other["fieldsV1"] = tree(&kept);
-    }
+    let mut owned = take_over(&mut entries, manager, "Update", |p| changed.contains(p));
     owned.extend(changed);
     entries.push(entry(manager, "Update", &object["apiVersion"], &owned, time));
     store(object, entries);

@@ -81,40 +81,85 @@ fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
 /// reads each field it needs once and looks at the conditions only of a pending pod, the one
 /// kind of pod whose `PodScheduled` condition can say why.
 fn pod_status_of(pod: &Value, status: &Value, containers: &[Value]) -> String {
-    if pod["metadata"]["deletionTimestamp"].is_string() {
+    decide_pod_status(
+        pod["metadata"]["deletionTimestamp"].is_string(),
+        items(&status["initContainerStatuses"]).iter().map(ContainerState::of_json),
+        containers.iter().map(ContainerState::of_json),
+        status["reason"].as_str(),
+        status["phase"].as_str(),
+        || {
+            items(&status["conditions"])
+                .iter()
+                .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+                .and_then(|c| c["reason"].as_str())
+        },
+    )
+}
+
+/// A container's state as the STATUS column reads it.
+struct ContainerState<'a> {
+    /// Why it waits.
+    waiting: Option<&'a str>,
+    /// Why it ended, and with what code.
+    terminated: Option<&'a str>,
+    exit_code: Option<i64>,
+}
+
+impl ContainerState<'_> {
+    fn of_json(container: &Value) -> ContainerState<'_> {
+        let state = &container["state"];
+        let terminated = &state["terminated"];
+        ContainerState {
+            waiting: state["waiting"]["reason"].as_str(),
+            terminated: terminated["reason"].as_str(),
+            exit_code: terminated["exitCode"].as_i64(),
+        }
+    }
+
+    fn of_typed(container: &ContainerStatus) -> ContainerState<'_> {
+        let state = container.state.as_ref();
+        let terminated = state.and_then(|s| s.terminated.as_ref());
+        ContainerState {
+            waiting: state.and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref()),
+            terminated: terminated.and_then(|t| t.reason.as_deref()),
+            exit_code: terminated.map(|t| i64::from(t.exit_code)),
+        }
+    }
+}
+
+/// The STATUS column from what decides it, read from a pod as JSON or typed. `unscheduled` is
+/// the reason of a false `PodScheduled` condition, asked only of a pending pod.
+fn decide_pod_status<'a>(
+    terminating: bool,
+    init: impl IntoIterator<Item = ContainerState<'a>>,
+    containers: impl IntoIterator<Item = ContainerState<'a>>,
+    reason: Option<&'a str>,
+    phase: Option<&'a str>,
+    unscheduled: impl FnOnce() -> Option<&'a str>,
+) -> String {
+    if terminating {
         return "Terminating".into();
     }
-    for init in items(&status["initContainerStatuses"]) {
-        let state = &init["state"];
-        if let Some(reason) =
-            state["waiting"]["reason"].as_str().filter(|r| *r != "PodInitializing")
-        {
+    for init in init {
+        if let Some(reason) = init.waiting.filter(|r| *r != "PodInitializing") {
             return format!("Init:{reason}");
         }
-        if state["terminated"]["exitCode"].as_i64().is_some_and(|code| code != 0) {
+        if init.exit_code.is_some_and(|code| code != 0) {
             return "Init:Error".into();
         }
     }
     for container in containers {
-        let state = &container["state"];
-        if let Some(reason) = state["waiting"]["reason"].as_str() {
-            return reason.to_owned();
-        }
-        if let Some(reason) = state["terminated"]["reason"].as_str() {
+        if let Some(reason) = container.waiting.or(container.terminated) {
             return reason.to_owned();
         }
     }
-    if let Some(reason) = status["reason"].as_str() {
+    if let Some(reason) = reason {
         return reason.to_owned();
     }
-    let phase = status["phase"].as_str();
-    if phase.is_none_or(|p| p == "Pending") {
-        let unscheduled = items(&status["conditions"])
-            .iter()
-            .find(|c| c["type"] == "PodScheduled" && c["status"] == "False");
-        if let Some(reason) = unscheduled.and_then(|c| c["reason"].as_str()) {
-            return format!("Pending ({reason})");
-        }
+    if phase.is_none_or(|p| p == "Pending")
+        && let Some(reason) = unscheduled()
+    {
+        return format!("Pending ({reason})");
     }
     phase.unwrap_or("Unknown").to_owned()
 }
@@ -437,46 +482,21 @@ pub(super) fn pod_row(pod: &Pod, now: Timestamp) -> Value {
 
 /// [`pod_status_of`] of a typed pod.
 fn typed_pod_status(pod: &Pod, containers: &[ContainerStatus]) -> String {
-    if pod.metadata.deletion_timestamp.is_some() {
-        return "Terminating".into();
-    }
     let status = pod.status.as_ref();
-    for init in status.and_then(|s| s.init_container_statuses.as_deref()).unwrap_or_default() {
-        let state = init.state.as_ref();
-        let waiting = state.and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref());
-        if let Some(reason) = waiting.filter(|r| *r != "PodInitializing") {
-            return format!("Init:{reason}");
-        }
-        if state.and_then(|s| s.terminated.as_ref()).is_some_and(|t| t.exit_code != 0) {
-            return "Init:Error".into();
-        }
-    }
-    for container in containers {
-        let state = container.state.as_ref();
-        if let Some(reason) =
-            state.and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref())
-        {
-            return reason.to_owned();
-        }
-        if let Some(reason) =
-            state.and_then(|s| s.terminated.as_ref()).and_then(|t| t.reason.as_deref())
-        {
-            return reason.to_owned();
-        }
-    }
-    if let Some(reason) = status.and_then(|s| s.reason.as_deref()) {
-        return reason.to_owned();
-    }
-    let phase = status.and_then(|s| s.phase.as_deref());
-    if phase.is_none_or(|p| p == "Pending") {
-        let unscheduled = status
-            .and_then(|s| s.conditions.as_deref())
-            .unwrap_or_default()
-            .iter()
-            .find(|c| c.type_ == "PodScheduled" && c.status == "False");
-        if let Some(reason) = unscheduled.and_then(|c| c.reason.as_deref()) {
-            return format!("Pending ({reason})");
-        }
-    }
-    phase.unwrap_or("Unknown").to_owned()
+    let init = status.and_then(|s| s.init_container_statuses.as_deref()).unwrap_or_default();
+    decide_pod_status(
+        pod.metadata.deletion_timestamp.is_some(),
+        init.iter().map(ContainerState::of_typed),
+        containers.iter().map(ContainerState::of_typed),
+        status.and_then(|s| s.reason.as_deref()),
+        status.and_then(|s| s.phase.as_deref()),
+        || {
+            status
+                .and_then(|s| s.conditions.as_deref())
+                .unwrap_or_default()
+                .iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+                .and_then(|c| c.reason.as_deref())
+        },
+    )
 }
